@@ -1,0 +1,74 @@
+# azl-compose: a plain Makefile driven by pkg-config.
+#   make              build/azl-compose
+#   make check        unit tests + integration tests
+#   make check-asan   the same under AddressSanitizer + UBSan (build-asan/)
+#   make demo         signed example repository + lock + fetch of the example
+#   make bench        speed figures side by side
+# BUILD=dir puts every object elsewhere, so several builds can coexist.
+
+BUILD   ?= build
+CC      ?= cc
+PKGS    := libsolv libsolvext rpm libcurl yaml-0.1 jansson libarchive libzstd \
+           libxml-2.0 openssl sqlite3 zlib liblzma
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+           -Wshadow -Wformat=2 -Ilib -Icmd $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS += $(EXTRA_LDFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+CMD_SRC  := $(sort $(wildcard cmd/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/azl-compose
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libazl.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/azl-compose: $(CMD_OBJ) $(BUILD)/libazl.a
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libazl.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libazl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libazl.a $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+check: all unit
+	AZL_BUILD=$(BUILD) sh tests/run.sh
+
+check-unit: all unit
+	AZL_BUILD=$(BUILD) AZL_ONLY=unit sh tests/run.sh
+
+check-asan:
+	$(MAKE) BUILD=build-asan CC=clang \
+	  EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" check
+
+demo: all
+	sh examples/demo.sh
+
+bench: all
+	AZL_BUILD=$(BUILD) sh bench/run.sh
+
+lint:
+	sh tests/lint.sh
+
+clean:
+	rm -rf build build-*
+
+.PHONY: all unit check check-unit check-asan demo bench lint clean
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

@@ -1,0 +1,35 @@
+/* The subcommand table's entry type.  Each cmd_<name>.c defines one
+ * `const struct azl_cmd azl_cmd_<name>` and main.c lists it: the dispatcher
+ * learns nothing else about a command.  Commands parse their own options,
+ * call lib/, print, and return the exit status (0, 1 work failed, 2 bad
+ * usage or input). */
+#ifndef AZL_CMD_H
+#define AZL_CMD_H
+
+#include <stdio.h>
+
+#include "base/err.h"
+
+#define AZL_VERSION "0.1.0"
+
+struct azl_global {
+	int verbose; /* -1 quiet, 0 normal, 1+ verbose */
+};
+
+struct azl_cmd {
+	const char *name;
+	const char *summary; /* one line for `azl-compose --help` */
+	const char *usage;   /* full text for `azl-compose NAME --help` */
+	int (*run)(int argc, char **argv, const struct azl_global *g);
+};
+
+/* Print "azl-compose: <msg>" to stderr and return the error's exit code. */
+int azl_cmd_fail(const struct azl_err *err);
+/* Print a usage error naming the command and return 2. */
+int azl_cmd_usage_error(const struct azl_cmd *cmd, const char *fmt, ...) AZL_PRINTF(2, 3);
+/* If argv holds --help / -h, print cmd->usage to stdout and return 1. */
+int azl_cmd_wants_help(const struct azl_cmd *cmd, int argc, char **argv);
+/* Log to stderr unless quiet (level 0) / only when verbose (level 1). */
+void azl_cmd_log(const struct azl_global *g, int level, const char *fmt, ...) AZL_PRINTF(3, 4);
+
+#endif

@@ -1,0 +1,29 @@
+/* SHA-256 helpers (OpenSSL 3 EVP). */
+#ifndef AZL_BASE_HASH_H
+#define AZL_BASE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define AZL_SHA256_HEX_LEN 64
+
+/* hex must hold 65 bytes. */
+void azl_sha256_hex(const void *data, size_t len, char hex[65]);
+/* Stream a file; also returns its size when size != NULL. */
+int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
+		    struct azl_err *err);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void azl_hex(const unsigned char *bin, size_t n, char *out);
+/* 1 if s is exactly 64 lowercase hex digits. */
+int azl_is_sha256_hex(const char *s);
+
+/* Incremental hashing, for stream writers. */
+struct azl_sha256;
+struct azl_sha256 *azl_sha256_new(void); /* aborts on OOM; free with _final */
+void azl_sha256_update(struct azl_sha256 *h, const void *data, size_t len);
+/* Writes the hex digest and frees h. */
+void azl_sha256_final(struct azl_sha256 *h, char hex[65]);
+
+#endif

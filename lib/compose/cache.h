@@ -1,0 +1,50 @@
+/* The content-addressed cache.
+ *
+ * Layout under DIR ($XDG_CACHE_HOME/azl-compose, else ~/.cache/azl-compose,
+ * or --cache-dir):
+ *   blobs/sha256/<aa>/<64 hex>   immutable files, named by their digest
+ *   tmp/                         downloads in progress (same filesystem)
+ *   index.sqlite                 WAL-mode index: digest, size, kind, name,
+ *                                verified-with (key fingerprints)
+ * A blob enters only through azl_cache_insert, which re-hashes the
+ * temporary file, renames it into place and then records it, so a blob in
+ * the index always exists and matches its name; a blob without an index row
+ * (killed between rename and insert) is re-hashed and adopted on lookup.
+ * Two processes may share one cache: sqlite serialises writers
+ * (busy timeout), and renames are atomic. */
+#ifndef AZL_COMPOSE_CACHE_H
+#define AZL_COMPOSE_CACHE_H
+
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct azl_cache;
+
+/* dir NULL: the default location.  *out freed with azl_cache_close. */
+int azl_cache_open(const char *dir, struct azl_cache **out, struct azl_err *err);
+void azl_cache_close(struct azl_cache *c);
+const char *azl_cache_dir(const struct azl_cache *c);
+
+/* Path of the blob with this digest if the cache holds it verified, else
+ * NULL.  Caller frees the returned path. */
+char *azl_cache_lookup(struct azl_cache *c, const char *sha256);
+
+/* A fresh temporary path inside DIR/tmp for a download; caller frees and
+ * unlinks it if not inserted.  Stable per (label) so a killed download can
+ * be resumed: the same sha256 gives the same temporary name. */
+char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256);
+
+/* Check tmp_path hashes to sha256 (and size if non-zero), move it into the
+ * store and record it with kind ("rpm", "primary", ...) and name (a NEVRA
+ * or URL, for people reading the index).  On mismatch tmp_path is removed
+ * and nothing enters the cache. */
+int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
+		     const char *sha256, uint64_t size, const char *kind,
+		     const char *name, struct azl_err *err);
+
+/* Check every index row against its blob; used by tests and `fetch --verify-cache`.
+ * Returns 0 when consistent, else an error naming the first bad blob. */
+int azl_cache_check(struct azl_cache *c, struct azl_err *err);
+
+#endif

@@ -1,0 +1,57 @@
+/* Downloads over libcurl (http, https, file).
+ *
+ * azl_fetch_many runs transfers in parallel with the multi interface,
+ * retries 5xx, resets and stalls with exponential backoff, resumes partial
+ * downloads with Range when the server allows, and checks size and sha256
+ * of each result before reporting success.  It writes only to the
+ * destination paths the caller gives (normally temporary names inside the
+ * cache); it never renames. */
+#ifndef AZL_COMPOSE_FETCH_H
+#define AZL_COMPOSE_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct azl_fetch_opts {
+	int parallel;          /* concurrent transfers; 0 = 8 */
+	int retries;           /* attempts after the first; <0 = 0, default 4 */
+	long connect_timeout_s;/* 0 = 15 */
+	long stall_timeout_s;  /* abort a transfer below 1 byte/s for this long; 0 = 20 */
+	long backoff_ms;       /* first retry delay, doubled each time; 0 = 200 */
+	/* Progress, called from the calling thread; may be NULL. */
+	void (*progress)(void *ctx, uint64_t done_bytes, uint64_t total_bytes,
+			 size_t done_items, size_t total_items);
+	void *progress_ctx;
+};
+
+struct azl_fetch_item {
+	const char *url;       /* in */
+	const char *dest;      /* in: file to write (created/truncated or resumed) */
+	const char *label;     /* in: what to name in messages, e.g. a NEVRA */
+	const char *sha256;    /* in: expected hex digest, or NULL */
+	uint64_t size;         /* in: expected size, or 0 for unknown */
+	int result;            /* out: 0 or negative errno-style code */
+	char error[512];       /* out: message naming label, URL, what failed */
+};
+
+void azl_fetch_opts_init(struct azl_fetch_opts *o);
+
+/* Fetch every item.  Returns 0 if all succeeded; otherwise a negative code,
+ * err describing the first failure, and each item's result/error set. */
+int azl_fetch_many(const struct azl_fetch_opts *opts, struct azl_fetch_item *items,
+		   size_t n, struct azl_err *err);
+
+/* One download into memory (metadata: repomd.xml, keys).  Refuses more
+ * than max_size bytes.  *data NUL-terminated; caller frees. */
+int azl_fetch_to_memory(const struct azl_fetch_opts *opts, const char *url,
+			size_t max_size, char **data, size_t *len,
+			struct azl_err *err);
+
+/* One download to a file with optional checks (sha256/size may be NULL/0). */
+int azl_fetch_to_file(const struct azl_fetch_opts *opts, const char *url,
+		      const char *dest, const char *sha256, uint64_t size,
+		      const char *label, struct azl_err *err);
+
+#endif

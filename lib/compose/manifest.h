@@ -1,0 +1,53 @@
+/* The declarative manifest (YAML, via libyaml).
+ *
+ * Every key is checked: unknown keys, wrong types and missing required keys
+ * are AZL_ERR_INPUT errors naming file:line:column and the key.  Later
+ * pipeline stages add keys here (outputs, users, files, ...); each key is
+ * documented in manifests/README.md. */
+#ifndef AZL_COMPOSE_MANIFEST_H
+#define AZL_COMPOSE_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct azl_repo_spec {
+	char *id;       /* [A-Za-z0-9._-]+, unique within the manifest */
+	char *baseurl;  /* http://, https:// or file://; always ends in '/' */
+	char *gpgkey;   /* NULL, an absolute path, or a file:// URL; relative
+			   paths are resolved against the manifest's folder */
+	bool gpgcheck;  /* default true */
+	int line;       /* where the entry starts, for messages */
+};
+
+struct azl_manifest {
+	char *path;     /* as given */
+	char *dir;      /* folder of the manifest */
+	char *name;     /* required; [a-z0-9._-]+ */
+	bool has_source_date_epoch;
+	int64_t source_date_epoch;
+	char *arch;     /* default "x86_64" */
+	struct azl_repo_spec *repos;
+	size_t nrepos;
+	char **packages;
+	size_t npackages;
+	char **exclude;
+	size_t nexclude;
+	bool install_weak_deps; /* default false */
+	char sha256[65];        /* of the manifest file's bytes */
+};
+
+/* Parse and validate path.  On success *out is owned by the caller
+ * (azl_manifest_free).  Errors are AZL_ERR_INPUT (exit 2) for anything the
+ * file says, AZL_ERR_WORK when it cannot be read. */
+int azl_manifest_load(const char *path, struct azl_manifest **out,
+		      struct azl_err *err);
+void azl_manifest_free(struct azl_manifest *m);
+
+/* The lockfile path for a manifest: NAME.yaml -> NAME.lock.json beside it
+ * (the manifest's file name with .yaml/.yml replaced).  Caller frees. */
+char *azl_manifest_lock_path(const struct azl_manifest *m);
+
+#endif

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs everything azl-compose needs to build, test and benchmark on
+# Debian 12.  Idempotent; runs apt-get update only when a package is missing.
+set -eu
+PKGS="build-essential clang pkg-config make git ca-certificates
+ libarchive-dev libzstd-dev libxml2-dev libssl-dev libsqlite3-dev sqlite3
+ libsolv-dev libsolvext-dev libsolv-tools libcurl4-openssl-dev libyaml-dev
+ libjansson-dev librpm-dev zlib1g-dev liblzma-dev libbz2-dev
+ rpm createrepo-c dnf python3 gnupg curl hyperfine zstd xz-utils cpio
+ valgrind"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
