@@ -1,0 +1,136 @@
+# Helpers sourced by every integration test (bash):
+#
+#   . "$AZL_TOP/tests/lib/common.sh"      (or relative to the script)
+#
+# Safe under `set -euo pipefail`, which sourcing turns on.  Provides:
+#   azl_tmpdir            print a fresh temp dir, removed when the test exits
+#   azl_on_exit CMD...    run CMD at exit (after the test, before tmp removal)
+#   fail MSG              print "FAIL: MSG" and exit 1
+#   skip MSG              print MSG as the last line and exit 77
+#   assert_eq A B [MSG]
+#   assert_contains FILE_OR_STRING NEEDLE [MSG]
+#   assert_not_contains FILE_OR_STRING NEEDLE [MSG]
+#   assert_exit CODE CMD...   stdout -> $OUT, stderr -> $ERR (files)
+#   assert_file PATH / assert_no_file PATH
+# Environment after sourcing: AZL (the binary), AZL_TOP, AZL_BUILD (absolute).
+# shellcheck shell=bash
+
+set -euo pipefail
+
+if [ -z "${AZL_TOP:-}" ]; then
+	AZL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+fi
+AZL_BUILD=${AZL_BUILD:-$AZL_TOP/build}
+case $AZL_BUILD in /*) ;; *) AZL_BUILD=$AZL_TOP/$AZL_BUILD ;; esac
+AZL=${AZL:-$AZL_BUILD/azl-compose}
+export AZL AZL_TOP AZL_BUILD
+
+# Tests must not depend on the caller's locale, umask or timezone.
+export LC_ALL=C TZ=UTC
+umask 022
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+skip() {
+	echo "$*"
+	exit 77
+}
+
+if [ ! -x "$AZL" ]; then
+	fail "azl-compose binary not found at $AZL (run make BUILD=... first)"
+fi
+
+# Exit handling: commands registered with azl_on_exit run last-registered
+# first (a server started after a temp dir is stopped before it goes), then
+# every temp dir is removed.  $(azl_tmpdir) runs in a subshell, so the paths
+# are recorded in a list file rather than a shell array.
+_azl_exit_cmds=()
+_azl_tmplist=$(mktemp "${TMPDIR:-/tmp}/azl-tmplist.XXXXXX")
+_azl_on_exit_run() {
+	local rc=$? i d
+	set +e
+	for ((i = ${#_azl_exit_cmds[@]} - 1; i >= 0; i--)); do
+		eval "${_azl_exit_cmds[i]}"
+	done
+	while IFS= read -r d; do
+		[ -n "$d" ] && [ -d "$d" ] || continue
+		# Tests create read-only trees (0550 dirs); make them removable.
+		chmod -R u+rwx "$d" 2>/dev/null
+		rm -rf "$d"
+	done <"$_azl_tmplist"
+	rm -f "$_azl_tmplist"
+	exit "$rc"
+}
+trap _azl_on_exit_run EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# azl_on_exit CMD...: the words are joined and eval'd at exit.
+azl_on_exit() {
+	_azl_exit_cmds+=("$*")
+}
+
+# Usage: t=$(azl_tmpdir)
+azl_tmpdir() {
+	local d
+	d=$(mktemp -d "${TMPDIR:-/tmp}/azl-test.XXXXXX") || fail "mktemp -d failed"
+	echo "$d" >>"$_azl_tmplist"
+	echo "$d"
+}
+
+assert_eq() { # actual expected [msg]
+	[ "$1" == "$2" ] || fail "${3:-values differ}: got '$1', expected '$2'"
+}
+
+# First argument is read as a file when it names one, else as a string.
+_azl_text() {
+	if [ -f "$1" ]; then cat -- "$1"; else printf '%s' "$1"; fi
+}
+
+assert_contains() { # file_or_string needle [msg]
+	if ! _azl_text "$1" | grep -qF -- "$2"; then
+		echo "--- text searched:" >&2
+		_azl_text "$1" | head -n 40 >&2
+		fail "${3:-expected text} to contain '$2'"
+	fi
+}
+
+assert_not_contains() { # file_or_string needle [msg]
+	if _azl_text "$1" | grep -qF -- "$2"; then
+		echo "--- text searched:" >&2
+		_azl_text "$1" | head -n 40 >&2
+		fail "${3:-text} must not contain '$2'"
+	fi
+}
+
+assert_file() {
+	[ -e "$1" ] || [ -L "$1" ] || fail "expected $1 to exist"
+}
+
+assert_no_file() {
+	{ [ -e "$1" ] || [ -L "$1" ]; } && fail "expected no $1"
+	return 0
+}
+
+# assert_exit CODE CMD...: OUT and ERR name files holding the command's
+# stdout and stderr (overwritten by each call).
+OUT=""
+ERR=""
+assert_exit() {
+	local want=$1 rc=0
+	shift
+	if [ -z "$OUT" ]; then
+		OUT=$(azl_tmpdir)/out
+		ERR=${OUT%/out}/err
+	fi
+	"$@" >"$OUT" 2>"$ERR" || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		echo "--- command: $*" >&2
+		echo "--- stdout:" >&2; head -n 40 "$OUT" >&2
+		echo "--- stderr:" >&2; head -n 40 "$ERR" >&2
+		fail "exit status $rc, expected $want: $*"
+	fi
+}
