@@ -81,16 +81,22 @@ struct azl_node *azl_fs_get(const struct azl_fs *fs, const char *path);
 
 /* Insert a node; the model takes ownership of every owned field of *n and
  * zeroes *n.  Fails (-EEXIST) if path exists, -ENOENT if the parent is
- * missing or not a directory. */
+ * missing or not a directory, -EINVAL if the path is not normalised; on
+ * failure *n is left untouched and still the caller's (azl_node_release). */
 int azl_fs_add(struct azl_fs *fs, struct azl_node *n, struct azl_err *err);
-/* Replace or insert (used by customization). Same ownership rule. */
+/* Replace or insert (used by customization). Same ownership rule.  A
+ * directory replaced by a non-directory loses its contents. */
 int azl_fs_put(struct azl_fs *fs, struct azl_node *n, struct azl_err *err);
 /* Remove path (and, for a directory, everything below it). */
 int azl_fs_remove(struct azl_fs *fs, const char *path);
 
 /* Resolve symlinks inside the model (not the host) the way the kernel
- * would in a chroot; *out is a newly allocated normalised path.  Used to
- * refuse payloads that would escape through a symlink. */
+ * would in a chroot; *out is a newly allocated normalised path (caller
+ * frees).  path may be relative to "/" and contain ".", ".." (clamped at
+ * "/") and repeated slashes; components missing from the model are kept
+ * as they are.  -ELOOP after 40 symlinks, -ENOTDIR when a non-last
+ * component is neither a directory nor a symlink.  Used to refuse payloads
+ * that would escape through a symlink. */
 int azl_fs_resolve(const struct azl_fs *fs, const char *path, bool follow_last,
 		   char **out, struct azl_err *err);
 
@@ -102,7 +108,9 @@ struct azl_node *const *azl_fs_sorted(struct azl_fs *fs);
 /* Free the owned fields of a node not (or no longer) in a model. */
 void azl_node_release(struct azl_node *n);
 
-/* Stream a regular file's content to fn in chunks. */
+/* Stream a regular file's content to fn in chunks (at most 128 KiB).  A
+ * negative return from fn stops the read and is returned; err then holds a
+ * message naming the node unless fn's caller filled it already. */
 int azl_node_read(const struct azl_node *n,
 		  int (*fn)(void *ctx, const void *data, size_t len), void *ctx,
 		  struct azl_err *err);
