@@ -36,6 +36,10 @@ struct azl_fetch_item {
 	char error[512];       /* out: message naming label, URL, what failed */
 };
 
+/* Defaults, with overrides from the environment so tests can keep waits
+ * short: AZL_FETCH_RETRIES, AZL_FETCH_BACKOFF_MS, AZL_FETCH_STALL_S,
+ * AZL_FETCH_CONNECT_TIMEOUT_S (non-negative integers).  A NULL opts in the
+ * calls below means these defaults. */
 void azl_fetch_opts_init(struct azl_fetch_opts *o);
 
 /* Fetch every item.  Returns 0 if all succeeded; otherwise a negative code,

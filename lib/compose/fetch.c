@@ -1,0 +1,617 @@
+/* Parallel downloads with libcurl's multi interface.
+ *
+ * Each item becomes a struct xfer that lives through several attempts.  An
+ * attempt streams bytes into the destination (or a memory buffer) while
+ * hashing them, so the digest is known the moment the transfer ends.  A
+ * failed attempt is either final (404, checksum, disk full) or scheduled
+ * again after an exponential backoff; a partial file is resumed with Range
+ * and restarted cleanly when the server answers 200 instead of 206. */
+#include "compose/fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/hash.h"
+
+enum xfer_state { X_WAITING, X_ACTIVE, X_DONE };
+
+struct xfer {
+	struct azl_fetch_item *it;
+	const struct azl_fetch_opts *o;
+	struct azl_buf *mem;      /* memory sink, or NULL for it->dest */
+	size_t max_size;          /* memory sink limit */
+	enum xfer_state state;
+	int fd;
+	CURL *easy;
+	struct azl_sha256 *h;
+	uint64_t got;             /* bytes held, counting resumed ones */
+	uint64_t resume_from;     /* offset asked of the server this attempt */
+	int resumed;              /* content came partly from an earlier attempt */
+	int started;              /* first body bytes of this attempt seen */
+	int attempts;
+	int restarted;            /* one clean restart after a bad resume */
+	int sink_err;             /* errno from the sink; never retried */
+	int64_t next_try_ms;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static long env_long(const char *name, long def)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return def;
+	v = strtol(s, &end, 10);
+	return *end || v < 0 ? def : v;
+}
+
+void azl_fetch_opts_init(struct azl_fetch_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->parallel = 8;
+	/* Tests shorten the waits through the environment; documented in
+	 * fetch.h. */
+	o->retries = (int)env_long("AZL_FETCH_RETRIES", 4);
+	o->connect_timeout_s = env_long("AZL_FETCH_CONNECT_TIMEOUT_S", 15);
+	o->stall_timeout_s = env_long("AZL_FETCH_STALL_S", 20);
+	o->backoff_ms = env_long("AZL_FETCH_BACKOFF_MS", 200);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Record the final outcome in the item. */
+static int xfail(struct xfer *x, int code, const char *fmt, ...) AZL_PRINTF(3, 4);
+static int xfail(struct xfer *x, int code, const char *fmt, ...)
+{
+	char what[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (x->it->label)
+		snprintf(x->it->error, sizeof(x->it->error), "%s: %s: %s",
+			 x->it->label, x->it->url, what);
+	else
+		snprintf(x->it->error, sizeof(x->it->error), "%s: %s",
+			 x->it->url, what);
+	x->it->result = code > 0 ? -code : code;
+	x->state = X_DONE;
+	return x->it->result;
+}
+
+static void hash_reset(struct xfer *x)
+{
+	char dummy[65];
+	if (x->h)
+		azl_sha256_final(x->h, dummy);
+	x->h = azl_sha256_new();
+}
+
+/* Drop everything held so far: the next bytes start the content. */
+static int sink_restart(struct xfer *x)
+{
+	hash_reset(x);
+	x->got = 0;
+	x->resumed = 0;
+	if (x->mem) {
+		azl_buf_reset(x->mem);
+		return 0;
+	}
+	if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Feed the bytes already in a partial destination into the hash so the
+ * transfer can continue where an earlier run stopped. */
+static int sink_adopt_partial(struct xfer *x, uint64_t have)
+{
+	char buf[65536];
+	uint64_t left = have;
+
+	if (lseek(x->fd, 0, SEEK_SET) < 0)
+		return -errno;
+	while (left) {
+		ssize_t n = read(x->fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return sink_restart(x);
+		azl_sha256_update(x->h, buf, (size_t)n);
+		left -= (uint64_t)n;
+	}
+	x->got = have;
+	x->resumed = have > 0;
+	return 0;
+}
+
+/* Open the sink for the first attempt.  A partial file is kept only when a
+ * digest will judge the joined result. */
+static int sink_open(struct xfer *x)
+{
+	struct stat st;
+
+	hash_reset(x);
+	x->got = 0;
+	if (x->mem)
+		return 0;
+	x->fd = open(x->it->dest, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (x->fd < 0 || fstat(x->fd, &st) < 0)
+		return -errno;
+	if (x->it->sha256 && st.st_size > 0 &&
+	    (!x->it->size || (uint64_t)st.st_size <= x->it->size))
+		return sink_adopt_partial(x, (uint64_t)st.st_size);
+	return sink_restart(x);
+}
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n = size * nmemb;
+	int r;
+
+	if (!x->started) {
+		long code = 0;
+		x->started = 1;
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+		/* A server that ignores Range sends the whole file again. */
+		if (x->resume_from && code != 206 && code != 0) {
+			r = sink_restart(x);
+			if (r < 0) {
+				x->sink_err = -r;
+				return 0;
+			}
+		}
+	}
+	if ((x->it->size && x->got + n > x->it->size) ||
+	    (x->mem && x->got + n > x->max_size)) {
+		x->sink_err = EFBIG;
+		return 0;
+	}
+	if (x->mem) {
+		azl_buf_add(x->mem, p, n);
+	} else if ((r = azl_write_all(x->fd, p, n)) < 0) {
+		x->sink_err = -r;
+		return 0;
+	}
+	azl_sha256_update(x->h, p, n);
+	x->got += n;
+	return n;
+}
+
+static CURL *easy_new(struct xfer *x)
+{
+	const struct azl_fetch_opts *o = x->o;
+	CURL *e = curl_easy_init();
+
+	if (!e)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_URL, x->it->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->curl_err);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "azl-compose/0.1");
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT,
+			 o->connect_timeout_s > 0 ? o->connect_timeout_s : 15L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+			 o->stall_timeout_s > 0 ? o->stall_timeout_s : 20L);
+	if (x->resume_from)
+		curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE,
+				 (curl_off_t)x->resume_from);
+	return e;
+}
+
+/* Compare what arrived with what was promised. */
+static int verify(struct xfer *x, char *why, size_t whylen)
+{
+	char hex[65];
+
+	azl_sha256_final(x->h, hex);
+	x->h = NULL;
+	if (x->it->size && x->got != x->it->size) {
+		snprintf(why, whylen, "size mismatch: expected %llu bytes, got %llu",
+			 (unsigned long long)x->it->size,
+			 (unsigned long long)x->got);
+		return -EBADMSG;
+	}
+	if (x->it->sha256 && strcmp(hex, x->it->sha256)) {
+		snprintf(why, whylen, "sha256 mismatch: expected %s, got %s",
+			 x->it->sha256, hex);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static void sink_close(struct xfer *x, int discard)
+{
+	char dummy[65];
+
+	if (x->h) {
+		azl_sha256_final(x->h, dummy);
+		x->h = NULL;
+	}
+	if (x->fd >= 0) {
+		close(x->fd);
+		x->fd = -1;
+		if (discard)
+			unlink(x->it->dest);
+	}
+}
+
+/* Finish successfully or with a verification failure.  A bad result after a
+ * resume may come from stale bytes of an earlier run, so that case starts
+ * over once before it is blamed on the server. */
+static void finish_complete(struct xfer *x)
+{
+	char why[256];
+	int r;
+
+	r = verify(x, why, sizeof(why));
+	if (r < 0 && x->resumed && !x->restarted && sink_restart(x) == 0) {
+		x->restarted = 1;
+		x->state = X_WAITING;
+		x->next_try_ms = 0;
+		return;
+	}
+	if (r < 0) {
+		xfail(x, r, "%s", why);
+		sink_close(x, 1);
+		return;
+	}
+	if (!x->mem && fsync(x->fd) < 0) {
+		xfail(x, errno, "write %s: %s", x->it->dest, strerror(errno));
+		sink_close(x, 1);
+		return;
+	}
+	x->it->result = 0;
+	x->it->error[0] = '\0';
+	x->state = X_DONE;
+	sink_close(x, 0);
+}
+
+static int transient_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_BAD_DOWNLOAD_RESUME:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int64_t backoff_ms(const struct xfer *x)
+{
+	int64_t d = x->o->backoff_ms > 0 ? x->o->backoff_ms : 200;
+	for (int i = 1; i < x->attempts && d < 30000; i++)
+		d *= 2;
+	return d < 30000 ? d : 30000;
+}
+
+/* Retry if the budget allows, else make the failure final. */
+static void retry_or_fail(struct xfer *x, int code, const char *what)
+{
+	int budget = x->o->retries > 0 ? x->o->retries : 0;
+
+	if (x->attempts > budget) {
+		xfail(x, code, "%s (after %d attempts)", what, x->attempts);
+		sink_close(x, 0);
+		return;
+	}
+	x->state = X_WAITING;
+	x->next_try_ms = mono_ms() + backoff_ms(x);
+}
+
+static void describe_curl(struct xfer *x, CURLcode rc, long http,
+			  char *what, size_t len)
+{
+	if (rc == CURLE_HTTP_RETURNED_ERROR)
+		snprintf(what, len, "HTTP %ld", http);
+	else if (rc == CURLE_OPERATION_TIMEDOUT && x->got)
+		snprintf(what, len, "stalled: %s", x->curl_err[0] ? x->curl_err
+			 : curl_easy_strerror(rc));
+	else
+		snprintf(what, len, "%s", x->curl_err[0] ? x->curl_err
+			 : curl_easy_strerror(rc));
+}
+
+/* Decide what one finished attempt means. */
+static void attempt_done(struct xfer *x, CURLcode rc)
+{
+	char what[CURL_ERROR_SIZE + 64];
+	long http = 0;
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
+	curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	if (x->sink_err) {
+		if (x->sink_err == EFBIG)
+			xfail(x, EFBIG, "larger than expected (%llu bytes)",
+			      (unsigned long long)(x->it->size ? x->it->size
+						   : x->max_size));
+		else
+			xfail(x, x->sink_err, "write %s: %s",
+			      x->mem ? "memory" : x->it->dest,
+			      strerror(x->sink_err));
+		sink_close(x, 1);
+		return;
+	}
+	if (rc == CURLE_OK) {
+		finish_complete(x);
+		return;
+	}
+	describe_curl(x, rc, http, what, sizeof(what));
+	if (rc == CURLE_HTTP_RETURNED_ERROR && http == 416) {
+		/* Our partial file is longer than the server's: start over. */
+		if (sink_restart(x) < 0) {
+			xfail(x, EIO, "cannot restart %s", x->it->dest);
+			return;
+		}
+		retry_or_fail(x, -EIO, what);
+		return;
+	}
+	if (rc == CURLE_HTTP_RETURNED_ERROR &&
+	    (http >= 500 || http == 408 || http == 429)) {
+		retry_or_fail(x, -EIO, what);
+		return;
+	}
+	if (transient_curl(rc)) {
+		if (x->mem)
+			sink_restart(x);
+		retry_or_fail(x, -EIO, what);
+		return;
+	}
+	xfail(x, rc == CURLE_HTTP_RETURNED_ERROR && http == 404 ? -ENOENT : -EIO,
+	      "%s", what);
+	sink_close(x, 0);
+}
+
+/* Begin an attempt: later attempts continue from the bytes held when a
+ * digest will judge the result, else start over. */
+static void attempt_start(struct xfer *x, CURLM *m)
+{
+	int r = 0;
+
+	if (x->attempts == 0)
+		r = sink_open(x);
+	else if (x->mem || !x->it->sha256)
+		r = sink_restart(x);
+	if (r < 0) {
+		xfail(x, r, "open %s: %s", x->it->dest, strerror(-r));
+		sink_close(x, 0);
+		return;
+	}
+	x->attempts++;
+	x->started = 0;
+	x->sink_err = 0;
+	x->curl_err[0] = '\0';
+	x->resume_from = x->got;
+	if (x->got)
+		x->resumed = 1;
+	if (x->it->size && x->got == x->it->size) {
+		finish_complete(x);
+		return;
+	}
+	x->easy = easy_new(x);
+	if (!x->easy || curl_multi_add_handle(m, x->easy) != CURLM_OK) {
+		xfail(x, ENOMEM, "cannot start transfer");
+		sink_close(x, 0);
+		return;
+	}
+	x->state = X_ACTIVE;
+}
+
+static void report(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
+{
+	uint64_t done = 0, total = 0;
+	size_t items = 0;
+
+	if (!o->progress)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		done += xs[i].got;
+		total += xs[i].it->size;
+		items += xs[i].state == X_DONE;
+	}
+	o->progress(o->progress_ctx, done, total, items, n);
+}
+
+/* Start what may start now; return how long until a waiting retry is due
+ * (-1 when nothing waits). */
+static long schedule(CURLM *m, struct xfer *xs, size_t n, int parallel,
+		     int *active)
+{
+	int64_t now = mono_ms(), due = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		struct xfer *x = &xs[i];
+		if (x->state != X_WAITING)
+			continue;
+		if (x->next_try_ms <= now && *active < parallel) {
+			attempt_start(x, m);
+			*active += x->state == X_ACTIVE;
+		} else if (x->next_try_ms > now &&
+			   (due < 0 || x->next_try_ms - now < due)) {
+			due = x->next_try_ms - now;
+		} else if (due < 0) {
+			due = 0;
+		}
+	}
+	return (long)due;
+}
+
+static void collect(CURLM *m, int *active)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(m, &left))) {
+		struct xfer *x;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		CURLcode rc = msg->data.result;
+		curl_multi_remove_handle(m, msg->easy_handle);
+		(*active)--;
+		attempt_done(x, rc);
+	}
+}
+
+static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
+{
+	int parallel = o->parallel > 0 ? o->parallel : 8, active = 0, running;
+	CURLM *m;
+
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK || !(m = curl_multi_init()))
+		return -ENOMEM;
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
+	for (;;) {
+		long due = schedule(m, xs, n, parallel, &active);
+		if (!active && due < 0)
+			break;
+		curl_multi_perform(m, &running);
+		collect(m, &active);
+		report(o, xs, n);
+		if (active || due != 0) {
+			long wait = active ? 1000 : due;
+			if (due >= 0 && due < wait)
+				wait = due;
+			curl_multi_poll(m, NULL, 0, (int)wait, NULL);
+		}
+	}
+	curl_multi_cleanup(m);
+	return 0;
+}
+
+static void xfer_init(struct xfer *x, struct azl_fetch_item *it,
+		      const struct azl_fetch_opts *o)
+{
+	memset(x, 0, sizeof(*x));
+	x->it = it;
+	x->o = o;
+	x->fd = -1;
+	x->state = X_WAITING;
+	it->result = 0;
+	it->error[0] = '\0';
+}
+
+static int first_failure(struct azl_fetch_item *items, size_t n,
+			 struct azl_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].result < 0)
+			return azl_errf(err, items[i].result, "%s", items[i].error);
+	return 0;
+}
+
+int azl_fetch_many(const struct azl_fetch_opts *opts, struct azl_fetch_item *items,
+		   size_t n, struct azl_err *err)
+{
+	struct azl_fetch_opts defaults;
+	struct xfer *xs;
+	int r;
+
+	if (!opts) {
+		azl_fetch_opts_init(&defaults);
+		opts = &defaults;
+	}
+	if (!n)
+		return 0;
+	xs = azl_xcalloc(n, sizeof(*xs));
+	for (size_t i = 0; i < n; i++)
+		xfer_init(&xs[i], &items[i], opts);
+	r = run_all(opts, xs, n);
+	free(xs);
+	if (r < 0)
+		return azl_errf(err, r, "cannot initialise libcurl");
+	return first_failure(items, n, err);
+}
+
+int azl_fetch_to_memory(const struct azl_fetch_opts *opts, const char *url,
+			size_t max_size, char **data, size_t *len,
+			struct azl_err *err)
+{
+	struct azl_fetch_opts defaults;
+	struct azl_fetch_item it = { .url = url };
+	struct azl_buf b = AZL_BUF_INIT;
+	struct xfer x;
+	int r;
+
+	if (!opts) {
+		azl_fetch_opts_init(&defaults);
+		opts = &defaults;
+	}
+	xfer_init(&x, &it, opts);
+	x.mem = &b;
+	x.max_size = max_size ? max_size : (size_t)64 << 20;
+	r = run_all(opts, &x, 1);
+	if (r < 0)
+		r = azl_errf(err, r, "%s: cannot initialise libcurl", url);
+	else
+		r = first_failure(&it, 1, err);
+	if (r < 0) {
+		azl_buf_release(&b);
+		return r;
+	}
+	if (len)
+		*len = b.len;
+	*data = azl_buf_detach(&b);
+	return 0;
+}
+
+int azl_fetch_to_file(const struct azl_fetch_opts *opts, const char *url,
+		      const char *dest, const char *sha256, uint64_t size,
+		      const char *label, struct azl_err *err)
+{
+	struct azl_fetch_item it = {
+		.url = url, .dest = dest, .label = label,
+		.sha256 = sha256, .size = size,
+	};
+	return azl_fetch_many(opts, &it, 1, err);
+}
