@@ -24,16 +24,18 @@ struct azl_repo_spec {
 
 struct azl_manifest {
 	char *path;     /* as given */
-	char *dir;      /* folder of the manifest */
+	char *dir;      /* folder of the manifest, absolute (symlinks resolved
+			   when it exists) */
 	char *name;     /* required; [a-z0-9._-]+ */
 	bool has_source_date_epoch;
 	int64_t source_date_epoch;
 	char *arch;     /* default "x86_64" */
 	struct azl_repo_spec *repos;
 	size_t nrepos;
-	char **packages;
+	char **packages; /* "NAME" or "NAME OP EVR" (OP one of = < <= > >=),
+			    single spaces: split on ' ' (manifests/README.md) */
 	size_t npackages;
-	char **exclude;
+	char **exclude;  /* fnmatch(3) patterns on package names */
 	size_t nexclude;
 	bool install_weak_deps; /* default false */
 	char sha256[65];        /* of the manifest file's bytes */
@@ -44,7 +46,12 @@ struct azl_manifest {
  * file says, AZL_ERR_WORK when it cannot be read. */
 int azl_manifest_load(const char *path, struct azl_manifest **out,
 		      struct azl_err *err);
-void azl_manifest_free(struct azl_manifest *m);
+/* The same from bytes already in memory (tests, fuzzing): path names the
+ * manifest in messages and locates its folder; nothing is read from disk.
+ * Same ownership and errors as azl_manifest_load. */
+int azl_manifest_parse(const char *path, const char *data, size_t len,
+		       struct azl_manifest **out, struct azl_err *err);
+void azl_manifest_free(struct azl_manifest *m); /* NULL is fine */
 
 /* The lockfile path for a manifest: NAME.yaml -> NAME.lock.json beside it
  * (the manifest's file name with .yaml/.yml replaced).  Caller frees. */

@@ -1,0 +1,1022 @@
+/* The manifest loader: libyaml events -> a small node tree -> a table-driven
+ * schema that fills struct azl_manifest.
+ *
+ * To add a key: one row in a schema table below plus the field it names.
+ * Conversion, defaults, duplicate/unknown/missing-key errors and freeing all
+ * follow from the row.  Anchors, aliases and explicit tags are refused: a
+ * manifest is plain data, and refusing them bounds the work per byte. */
+#include "compose/manifest.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/hash.h"
+
+#define MAX_FILE_SIZE (4u << 20) /* far above any real manifest */
+#define MAX_DEPTH 32             /* the schema needs 3 levels */
+#define MAX_NAME 128             /* name and repo id */
+
+/* ---- the node tree ------------------------------------------------------ */
+
+enum ykind { Y_SCALAR, Y_SEQ, Y_MAP };
+
+struct ynode {
+	enum ykind kind;
+	int line, col;        /* 1-based */
+	char *str;            /* Y_SCALAR: NUL-terminated value */
+	size_t len;
+	bool plain;           /* unquoted scalar: may be null/bool/int */
+	struct ynode **kids;  /* Y_SEQ: items; Y_MAP: key, value, key, ... */
+	size_t nkids;
+};
+
+struct ctx {
+	const char *file;     /* for messages */
+	const char *dir;      /* absolute folder of the manifest */
+	const char *data;     /* the bytes, to place reader errors */
+	size_t len;
+	struct azl_err *err;
+	yaml_parser_t parser;
+};
+
+static void node_free(struct ynode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nkids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->str);
+	free(n);
+}
+
+/* A copy of s safe to print inside quotes: clipped, control bytes as '?'. */
+static void clip(char *dst, size_t size, const char *s)
+{
+	size_t i = 0;
+	for (; s[i] && i + 4 < size; i++)
+		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	if (s[i]) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+}
+
+/* "FILE:LINE:COL: key 'KEY': message"; key NULL or "" leaves out the key. */
+AZL_PRINTF(5, 6)
+static int fail(struct ctx *c, int line, int col, const char *key,
+		const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (key && *key)
+		return azl_err_input(c->err, "%s:%d:%d: key '%s': %s", c->file,
+				     line, col, key, msg);
+	return azl_err_input(c->err, "%s:%d:%d: %s", c->file, line, col, msg);
+}
+
+#define FAIL_AT(c, n, key, ...) fail(c, (n)->line, (n)->col, key, __VA_ARGS__)
+
+/* libyaml's own problem and mark.  Reader errors (bad UTF-8, control
+ * characters) carry only a byte offset, so count lines up to it. */
+static int yaml_fail(struct ctx *c)
+{
+	yaml_parser_t *p = &c->parser;
+	const char *problem = p->problem ? p->problem : "malformed YAML";
+	int line = (int)p->problem_mark.line + 1;
+	int col = (int)p->problem_mark.column + 1;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return azl_errf(c->err, -ENOMEM, "%s: out of memory parsing YAML",
+				c->file);
+	if (p->error == YAML_READER_ERROR) {
+		size_t end = p->problem_offset < c->len ? p->problem_offset : c->len;
+		line = col = 1;
+		for (size_t i = 0; i < end; i++, col++) {
+			if (c->data[i] == '\n') {
+				line++;
+				col = 0;
+			}
+		}
+	}
+	if (p->context)
+		return fail(c, line, col, NULL, "invalid YAML: %s %s (line %d:%d)",
+			    p->context, problem, (int)p->context_mark.line + 1,
+			    (int)p->context_mark.column + 1);
+	return fail(c, line, col, NULL, "invalid YAML: %s", problem);
+}
+
+static int next_event(struct ctx *c, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(&c->parser, ev))
+		return yaml_fail(c);
+	return 0;
+}
+
+static int load_node(struct ctx *c, const yaml_event_t *ev, int depth,
+		     struct ynode **out);
+
+/* Children until the matching end event. */
+static int load_kids(struct ctx *c, struct ynode *n, yaml_event_type_t end,
+		     int depth)
+{
+	size_t cap = 0;
+	int r;
+
+	for (;;) {
+		yaml_event_t ev;
+		struct ynode *kid = NULL;
+
+		r = next_event(c, &ev);
+		if (r < 0)
+			return r;
+		if (ev.type != end)
+			r = load_node(c, &ev, depth + 1, &kid);
+		yaml_event_delete(&ev);
+		if (r < 0 || !kid)
+			return r;
+		if (n->nkids == cap) {
+			cap = cap ? 2 * cap : 8;
+			n->kids = azl_xrealloc(n->kids, cap * sizeof(*n->kids));
+		}
+		n->kids[n->nkids++] = kid;
+	}
+}
+
+/* Refuse what a plain-data manifest never needs (see the file comment). */
+static int check_plain_event(struct ctx *c, const struct ynode *n,
+			     const yaml_char_t *anchor, const yaml_char_t *tag,
+			     int depth)
+{
+	if (anchor)
+		return FAIL_AT(c, n, NULL, "YAML anchors and aliases are not supported");
+	if (tag)
+		return FAIL_AT(c, n, NULL, "explicit YAML tags are not supported; "
+			       "quote a value to make it a string");
+	if (depth > MAX_DEPTH)
+		return FAIL_AT(c, n, NULL, "nested more than %d levels deep", MAX_DEPTH);
+	return 0;
+}
+
+static int load_node(struct ctx *c, const yaml_event_t *ev, int depth,
+		     struct ynode **out)
+{
+	struct ynode *n = azl_xcalloc(1, sizeof(*n));
+	int r;
+
+	n->line = (int)ev->start_mark.line + 1;
+	n->col = (int)ev->start_mark.column + 1;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		n->kind = Y_SCALAR;
+		r = check_plain_event(c, n, ev->data.scalar.anchor,
+				      ev->data.scalar.tag, depth);
+		if (r < 0)
+			goto out;
+		n->len = ev->data.scalar.length;
+		n->str = azl_xmalloc(n->len + 1);
+		memcpy(n->str, ev->data.scalar.value, n->len);
+		n->str[n->len] = '\0';
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		n->kind = Y_SEQ;
+		r = check_plain_event(c, n, ev->data.sequence_start.anchor,
+				      ev->data.sequence_start.tag, depth);
+		if (r == 0)
+			r = load_kids(c, n, YAML_SEQUENCE_END_EVENT, depth);
+		break;
+	case YAML_MAPPING_START_EVENT:
+		n->kind = Y_MAP;
+		r = check_plain_event(c, n, ev->data.mapping_start.anchor,
+				      ev->data.mapping_start.tag, depth);
+		if (r == 0)
+			r = load_kids(c, n, YAML_MAPPING_END_EVENT, depth);
+		break;
+	case YAML_ALIAS_EVENT:
+		r = FAIL_AT(c, n, NULL, "YAML anchors and aliases are not supported");
+		break;
+	default:
+		r = FAIL_AT(c, n, NULL, "invalid YAML: unexpected event %d", ev->type);
+		break;
+	}
+out:
+	if (r < 0) {
+		node_free(n);
+		n = NULL;
+	}
+	*out = n;
+	return r;
+}
+
+/* Expect an event of type want; anything else is an internal surprise. */
+static int expect_event(struct ctx *c, yaml_event_type_t want, yaml_event_t *ev)
+{
+	int r = next_event(c, ev);
+	if (r < 0)
+		return r;
+	if (ev->type == want)
+		return 0;
+	r = fail(c, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+		 NULL, want == YAML_STREAM_END_EVENT
+		 ? "more than one YAML document; a manifest is one document"
+		 : "invalid YAML: unexpected event %d", ev->type);
+	yaml_event_delete(ev);
+	return r;
+}
+
+/* The one document of the stream; *root stays NULL for an empty stream. */
+static int load_tree(struct ctx *c, struct ynode **root)
+{
+	yaml_event_t ev;
+	int r;
+
+	*root = NULL;
+	r = expect_event(c, YAML_STREAM_START_EVENT, &ev);
+	if (r < 0)
+		return r;
+	yaml_event_delete(&ev);
+	r = next_event(c, &ev);
+	if (r < 0)
+		return r;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		return 0;
+	}
+	yaml_event_delete(&ev); /* DOCUMENT_START */
+	r = next_event(c, &ev);
+	if (r < 0)
+		return r;
+	r = load_node(c, &ev, 1, root);
+	yaml_event_delete(&ev);
+	if (r == 0)
+		r = expect_event(c, YAML_DOCUMENT_END_EVENT, &ev);
+	if (r == 0) {
+		yaml_event_delete(&ev);
+		r = expect_event(c, YAML_STREAM_END_EVENT, &ev);
+	}
+	if (r == 0)
+		yaml_event_delete(&ev);
+	if (r < 0) {
+		node_free(*root);
+		*root = NULL;
+	}
+	return r;
+}
+
+/* ---- scalar conversion -------------------------------------------------- */
+
+static bool is_null(const struct ynode *n)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+	if (n->kind != Y_SCALAR || !n->plain)
+		return false;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (!strcmp(n->str, nulls[i]))
+			return true;
+	return false;
+}
+
+static bool is_plain(const struct ynode *n, const char *word)
+{
+	return n->kind == Y_SCALAR && n->plain && !strcmp(n->str, word);
+}
+
+static const char *describe(const struct ynode *n)
+{
+	if (n->kind == Y_SEQ)
+		return "a list";
+	if (n->kind == Y_MAP)
+		return "a mapping";
+	if (is_null(n))
+		return "no value (null)";
+	if (is_plain(n, "true") || is_plain(n, "false"))
+		return "a boolean";
+	return n->plain ? "a plain scalar" : "a quoted string";
+}
+
+static int to_str(struct ctx *c, const struct ynode *n, const char *key,
+		  char **out)
+{
+	if (n->kind != Y_SCALAR || is_null(n) || is_plain(n, "true") ||
+	    is_plain(n, "false"))
+		return FAIL_AT(c, n, key, "expected a string, got %s%s", describe(n),
+			       n->kind == Y_SCALAR && !is_null(n)
+			       ? " (quote it to make it a string)" : "");
+	if (strlen(n->str) != n->len)
+		return FAIL_AT(c, n, key, "contains a NUL character");
+	if (n->len == 0)
+		return FAIL_AT(c, n, key, "must not be empty");
+	free(*out);
+	*out = azl_xstrdup(n->str);
+	return 0;
+}
+
+/* YAML 1.1 read "yes", "on", "y" as booleans, YAML 1.2 does not: accept only
+ * the spellings both agree on. */
+static int to_bool(struct ctx *c, const struct ynode *n, const char *key,
+		   bool *out)
+{
+	if (is_plain(n, "true") || is_plain(n, "false")) {
+		*out = n->str[0] == 't';
+		return 0;
+	}
+	if (n->kind != Y_SCALAR || is_null(n))
+		return FAIL_AT(c, n, key, "expected true or false, got %s",
+			       describe(n));
+	char v[80];
+	clip(v, sizeof(v), n->str);
+	return FAIL_AT(c, n, key, "expected true or false, got %s'%s' (only "
+		       "lowercase unquoted true/false are booleans here; YAML 1.1 "
+		       "spellings like yes/no/on/off are not accepted)",
+		       n->plain ? "" : "the string ", v);
+}
+
+/* Decimal only: YAML 1.1 reads 017 as octal and 1_000 as 1000, so refuse
+ * anything a reader could take two ways. */
+static int to_int(struct ctx *c, const struct ynode *n, const char *key,
+		  int64_t *out)
+{
+	const char *s = n->str;
+	int64_t v = 0;
+
+	if (n->kind != Y_SCALAR || !n->plain || is_null(n))
+		return FAIL_AT(c, n, key, "expected an integer, got %s", describe(n));
+	if (*s == '-' && s[1] >= '0' && s[1] <= '9')
+		return FAIL_AT(c, n, key, "must be >= 0, got %s", s);
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9' || (p == s && *p == '0' && p[1]))
+			goto bad;
+	if (!*s)
+		goto bad;
+	for (; *s; s++) {
+		if (v > (INT64_MAX - (*s - '0')) / 10)
+			return FAIL_AT(c, n, key, "integer out of range");
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	return 0;
+bad:;
+	char shown[80];
+	clip(shown, sizeof(shown), n->str);
+	return FAIL_AT(c, n, key, "expected a decimal integer without sign or "
+		       "leading zeros, got '%s'", shown);
+}
+
+/* ---- the schema --------------------------------------------------------- */
+
+enum mtype {
+	MT_STR,      /* char * */
+	MT_INT,      /* int64_t, >= 0 */
+	MT_BOOL,     /* bool */
+	MT_STRLIST,  /* char **, count at aux */
+	MT_LIST,     /* array of sub->size entries, count at aux */
+};
+
+enum {
+	MK_REQUIRED = 1,
+	MK_NONEMPTY = 2, /* lists */
+	MK_HAS = 4,      /* aux is a bool set when the key is present */
+};
+
+/* A validator/normaliser, called after conversion with the field (or, for
+ * MT_STRLIST, the item): char ** for strings, int64_t *, bool *. */
+typedef int (*check_fn)(struct ctx *c, const struct ynode *n, const char *key,
+			void *field);
+
+struct mschema;
+
+struct mkey {
+	const char *name;
+	enum mtype type;
+	unsigned flags;
+	const char *def;   /* default, converted as if written; NULL: none */
+	size_t off;        /* the field */
+	size_t aux;        /* lists: size_t count; MK_HAS: bool */
+	check_fn check;
+	const struct mschema *sub; /* MT_LIST: schema of one entry */
+};
+
+struct mschema {
+	const struct mkey *keys;
+	size_t nkeys;
+	size_t size;       /* of one entry */
+	/* Checks across keys of entry i of the array at base, after its keys. */
+	int (*finish)(struct ctx *c, const struct ynode *map, const char *path,
+		      void *base, size_t i);
+};
+
+static bool all_in(const char *s, const char *set)
+{
+	return strspn(s, set) == strlen(s);
+}
+
+#define LOWER "abcdefghijklmnopqrstuvwxyz"
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define DIGIT "0123456789"
+
+static int check_name(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	const char *s = *(char **)field;
+	char v[80];
+
+	clip(v, sizeof(v), s);
+	if (!all_in(s, LOWER DIGIT "._-"))
+		return FAIL_AT(c, n, key, "invalid name '%s': use only a-z, 0-9, "
+			       "'.', '_' and '-'", v);
+	if (s[0] == '.' || s[0] == '-')
+		return FAIL_AT(c, n, key, "invalid name '%s': must start with a "
+			       "letter, digit or '_'", v);
+	if (strlen(s) > MAX_NAME)
+		return FAIL_AT(c, n, key, "name longer than %d characters", MAX_NAME);
+	return 0;
+}
+
+static int check_arch(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	static const char *const arches[] = { "x86_64", "aarch64", "i686" };
+	const char *s = *(char **)field;
+	char v[80];
+
+	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
+		if (!strcmp(s, arches[i]))
+			return 0;
+	if (!strcmp(s, "noarch"))
+		return FAIL_AT(c, n, key, "noarch is not a machine architecture; "
+			       "use x86_64, aarch64 or i686");
+	clip(v, sizeof(v), s);
+	return FAIL_AT(c, n, key, "unknown arch '%s' (expected x86_64, aarch64 "
+		       "or i686)", v);
+}
+
+static int check_repo_id(struct ctx *c, const struct ynode *n, const char *key,
+			 void *field)
+{
+	const char *s = *(char **)field;
+	char v[80];
+
+	clip(v, sizeof(v), s);
+	if (!all_in(s, LOWER UPPER DIGIT "._-"))
+		return FAIL_AT(c, n, key, "invalid repo id '%s': use only A-Z, "
+			       "a-z, 0-9, '.', '_' and '-'", v);
+	if (strlen(s) > MAX_NAME)
+		return FAIL_AT(c, n, key, "repo id longer than %d characters",
+			       MAX_NAME);
+	return 0;
+}
+
+/* Length of a leading "scheme://" (lowercase or not), 0 if none. */
+static size_t scheme_len(const char *s)
+{
+	size_t n = strspn(s, LOWER UPPER DIGIT "+.-");
+	return n && !strncmp(s + n, "://", 3) ? n + 3 : 0;
+}
+
+/* file:///abs/path: an empty host, so the path is absolute. */
+static bool is_file_url(const char *s)
+{
+	return !strncmp(s, "file:///", 8);
+}
+
+static bool has_space_or_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static int check_baseurl(struct ctx *c, const struct ynode *n, const char *key,
+			 void *field)
+{
+	char **s = field;
+	size_t sl = scheme_len(*s);
+	char v[120];
+
+	clip(v, sizeof(v), *s);
+	for (size_t i = 0; i + 3 < sl; i++)
+		(*s)[i] = (char)((*s)[i] | 0x20); /* schemes are case-insensitive */
+	if (!(sl == 7 && !strncmp(*s, "http", 4)) &&
+	    !(sl == 8 && !strncmp(*s, "https", 5)) &&
+	    !(sl == 7 && !strncmp(*s, "file", 4)))
+		return FAIL_AT(c, n, key, "'%s' is not an http://, https:// or "
+			       "file:// URL", v);
+	if (!strncmp(*s, "file", 4) ? !is_file_url(*s)
+	    : (*s)[sl] == '\0' || (*s)[sl] == '/')
+		return FAIL_AT(c, n, key, "'%s' has no %s", v,
+			       (*s)[0] == 'f' ? "absolute path (write file:///path)"
+			       : "host");
+	if (has_space_or_ctl(*s) || strpbrk(*s, "?#"))
+		return FAIL_AT(c, n, key, "'%s' must not contain spaces, control "
+			       "characters, '?' or '#'", v);
+	if ((*s)[strlen(*s) - 1] != '/') {
+		char *t = azl_xasprintf("%s/", *s);
+		free(*s);
+		*s = t;
+	}
+	return 0;
+}
+
+static int check_gpgkey(struct ctx *c, const struct ynode *n, const char *key,
+			void *field)
+{
+	char **s = field;
+	char v[120];
+
+	clip(v, sizeof(v), *s);
+	if (scheme_len(*s)) {
+		if (!is_file_url(*s))
+			return FAIL_AT(c, n, key, "'%s': only local keys are supported: "
+				       "a path or a file:///absolute/path URL", v);
+		return 0;
+	}
+	if (!strncmp(*s, "file:", 5))
+		return FAIL_AT(c, n, key, "'%s': write file:///absolute/path", v);
+	if ((*s)[0] != '/') {
+		char *abs = azl_path_join(c->dir, *s);
+		free(*s);
+		*s = abs;
+	}
+	return 0;
+}
+
+/* Package names as RPM allows them. */
+#define PKGCHARS LOWER UPPER DIGIT "._+-"
+/* Versions: [epoch:]version[-release], with rpm's ~ and ^. */
+#define EVRCHARS PKGCHARS "~^:"
+
+/* "NAME" or "NAME OP EVR" (spaces optional around OP); stored normalised
+ * with single spaces and "==" as "=" so later stages split on ' '. */
+static int check_pkgspec(struct ctx *c, const struct ynode *n, const char *key,
+			 void *field)
+{
+	static const char *const ops[] = { "==", ">=", "<=", "=", ">", "<" };
+	char **s = field, v[120];
+	const char *p = *s, *op = NULL;
+	size_t nl = strspn(p, PKGCHARS), ol = 0;
+
+	clip(v, sizeof(v), *s);
+	if (!nl || p[0] == '.' || p[0] == '-')
+		goto bad;
+	p += nl;
+	if (!*p)
+		return 0;
+	p += strspn(p, " ");
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !op; i++)
+		if (!strncmp(p, ops[i], strlen(ops[i])))
+			op = ops[i];
+	if (!op)
+		goto bad;
+	ol = strlen(op);
+	p += ol;
+	p += strspn(p, " ");
+	if (!*p || strspn(p, EVRCHARS) != strlen(p))
+		goto bad;
+	char *t = azl_xasprintf("%.*s %s %s", (int)nl, *s,
+				!strcmp(op, "==") ? "=" : op, p);
+	free(*s);
+	*s = t;
+	return 0;
+bad:
+	return FAIL_AT(c, n, key, "invalid package spec '%s': expected NAME or "
+		       "'NAME OP VERSION' (OP one of = == < <= > >=; NAME of "
+		       "A-Z a-z 0-9 . _ + -)", v);
+}
+
+static int check_glob(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	const char *s = *(char **)field;
+	char v[120];
+
+	if (all_in(s, PKGCHARS "*?[]!"))
+		return 0;
+	clip(v, sizeof(v), s);
+	return FAIL_AT(c, n, key, "invalid pattern '%s': a package name with "
+		       "fnmatch wildcards * ? [...]", v);
+}
+
+static const struct ynode *map_get(const struct ynode *map, const char *name)
+{
+	for (size_t i = 0; i + 1 < map->nkids; i += 2)
+		if (map->kids[i]->kind == Y_SCALAR && !strcmp(map->kids[i]->str, name))
+			return map->kids[i + 1];
+	return NULL;
+}
+
+static int finish_repo(struct ctx *c, const struct ynode *map, const char *path,
+		       void *base, size_t i)
+{
+	struct azl_repo_spec *repos = base, *r = &repos[i];
+	char key[600];
+
+	r->line = map->line;
+	if (r->gpgcheck && !r->gpgkey) {
+		snprintf(key, sizeof(key), "%s.gpgkey", path);
+		return FAIL_AT(c, map, key, "required when gpgcheck is true "
+			       "(or write gpgcheck: false)");
+	}
+	for (size_t j = 0; j < i; j++) {
+		if (strcmp(repos[j].id, r->id))
+			continue;
+		snprintf(key, sizeof(key), "%s.id", path);
+		return FAIL_AT(c, map_get(map, "id"), key, "repo id '%s' is already "
+			       "used by repos[%zu] (line %d)", r->id, j,
+			       repos[j].line);
+	}
+	return 0;
+}
+
+/* The same spec twice is almost always a merge mistake. */
+static int finish_manifest(struct ctx *c, const struct ynode *map,
+			   const char *path, void *base, size_t i)
+{
+	struct azl_manifest *m = base;
+	const struct ynode *list = map_get(map, "packages");
+	char key[64];
+
+	for (size_t a = 1; a < m->npackages; a++) {
+		for (size_t b = 0; b < a; b++) {
+			if (strcmp(m->packages[a], m->packages[b]))
+				continue;
+			snprintf(key, sizeof(key), "packages[%zu]", a);
+			return FAIL_AT(c, list->kids[a], key, "'%s' is already "
+				       "listed at line %d", m->packages[a],
+				       list->kids[b]->line);
+		}
+	}
+	return 0;
+}
+
+#define R(field) offsetof(struct azl_repo_spec, field)
+static const struct mkey repo_keys[] = {
+	{ "id", MT_STR, MK_REQUIRED, NULL, R(id), 0, check_repo_id, NULL },
+	{ "baseurl", MT_STR, MK_REQUIRED, NULL, R(baseurl), 0, check_baseurl, NULL },
+	{ "gpgkey", MT_STR, 0, NULL, R(gpgkey), 0, check_gpgkey, NULL },
+	{ "gpgcheck", MT_BOOL, 0, "true", R(gpgcheck), 0, NULL, NULL },
+};
+#undef R
+
+static const struct mschema repo_schema = {
+	repo_keys, sizeof(repo_keys) / sizeof(repo_keys[0]),
+	sizeof(struct azl_repo_spec), finish_repo,
+};
+
+#define M(field) offsetof(struct azl_manifest, field)
+static const struct mkey manifest_keys[] = {
+	{ "name", MT_STR, MK_REQUIRED, NULL, M(name), 0, check_name, NULL },
+	{ "source_date_epoch", MT_INT, MK_HAS, NULL, M(source_date_epoch),
+	  M(has_source_date_epoch), NULL, NULL },
+	{ "arch", MT_STR, 0, "x86_64", M(arch), 0, check_arch, NULL },
+	{ "repos", MT_LIST, MK_REQUIRED | MK_NONEMPTY, NULL, M(repos), M(nrepos),
+	  NULL, &repo_schema },
+	{ "packages", MT_STRLIST, MK_REQUIRED | MK_NONEMPTY, NULL, M(packages),
+	  M(npackages), check_pkgspec, NULL },
+	{ "exclude", MT_STRLIST, 0, NULL, M(exclude), M(nexclude), check_glob, NULL },
+	{ "install_weak_deps", MT_BOOL, 0, "false", M(install_weak_deps), 0, NULL,
+	  NULL },
+};
+#undef M
+
+static const struct mschema manifest_schema = {
+	manifest_keys, sizeof(manifest_keys) / sizeof(manifest_keys[0]),
+	sizeof(struct azl_manifest), finish_manifest,
+};
+
+/* ---- applying the schema ------------------------------------------------ */
+
+static int apply(struct ctx *c, const struct mschema *s, const struct ynode *map,
+		 const char *path, void *base, size_t i);
+
+static void *at_off(void *obj, size_t off)
+{
+	return (char *)obj + off;
+}
+
+static int want_list(struct ctx *c, const struct mkey *k, const struct ynode *n,
+		     const char *key)
+{
+	if (n->kind != Y_SEQ)
+		return FAIL_AT(c, n, key, "expected a list, got %s%s", describe(n),
+			       k->type == MT_STRLIST && n->kind == Y_SCALAR
+			       ? " (write [item] for a single item)" : "");
+	if ((k->flags & MK_NONEMPTY) && !n->nkids)
+		return FAIL_AT(c, n, key, "must not be empty");
+	return 0;
+}
+
+static int to_strlist(struct ctx *c, const struct mkey *k, const struct ynode *n,
+		      const char *key, void *obj)
+{
+	char ***items = at_off(obj, k->off), ikey[600];
+	size_t *count = at_off(obj, k->aux);
+	int r = want_list(c, k, n, key);
+
+	if (r < 0)
+		return r;
+	*items = azl_xcalloc(n->nkids ? n->nkids : 1, sizeof(**items));
+	*count = n->nkids;
+	for (size_t i = 0; i < n->nkids && r == 0; i++) {
+		snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+		r = to_str(c, n->kids[i], ikey, &(*items)[i]);
+		if (r == 0 && k->check)
+			r = k->check(c, n->kids[i], ikey, &(*items)[i]);
+	}
+	return r;
+}
+
+static int to_list(struct ctx *c, const struct mkey *k, const struct ynode *n,
+		   const char *key, void *obj)
+{
+	void **items = at_off(obj, k->off);
+	size_t *count = at_off(obj, k->aux);
+	char ikey[600];
+	int r = want_list(c, k, n, key);
+
+	if (r < 0)
+		return r;
+	*items = azl_xcalloc(n->nkids ? n->nkids : 1, k->sub->size);
+	*count = n->nkids;
+	for (size_t i = 0; i < n->nkids && r == 0; i++) {
+		snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+		r = apply(c, k->sub, n->kids[i], ikey, *items, i);
+	}
+	return r;
+}
+
+static int convert(struct ctx *c, const struct mkey *k, const struct ynode *n,
+		   const char *key, void *obj)
+{
+	void *field = at_off(obj, k->off);
+	int r;
+
+	switch (k->type) {
+	case MT_STR:
+		r = to_str(c, n, key, field);
+		break;
+	case MT_INT:
+		r = to_int(c, n, key, field);
+		break;
+	case MT_BOOL:
+		r = to_bool(c, n, key, field);
+		break;
+	case MT_STRLIST:
+		return to_strlist(c, k, n, key, obj);
+	case MT_LIST:
+		return to_list(c, k, n, key, obj);
+	default:
+		return azl_errf(c->err, -EINVAL, "%s: key '%s': bad schema row",
+				c->file, key);
+	}
+	if (r == 0 && (k->flags & MK_HAS))
+		*(bool *)at_off(obj, k->aux) = true;
+	if (r == 0 && k->check)
+		r = k->check(c, n, key, field);
+	return r;
+}
+
+static const struct mkey *find_key(const struct mschema *s, const char *name)
+{
+	for (size_t i = 0; i < s->nkeys; i++)
+		if (!strcmp(s->keys[i].name, name))
+			return &s->keys[i];
+	return NULL;
+}
+
+static void key_path(char *out, size_t size, const char *path, const char *name)
+{
+	char v[80];
+	clip(v, sizeof(v), name);
+	snprintf(out, size, "%s%s%s", path, *path ? "." : "", v);
+}
+
+static int unknown_key(struct ctx *c, const struct mschema *s,
+		       const struct ynode *kn, const char *key)
+{
+	struct azl_buf known = AZL_BUF_INIT;
+	int r;
+
+	for (size_t i = 0; i < s->nkeys; i++)
+		azl_buf_addf(&known, "%s%s", i ? ", " : "", s->keys[i].name);
+	r = FAIL_AT(c, kn, key, "unknown key (known keys here: %s)",
+		    azl_buf_str(&known));
+	azl_buf_release(&known);
+	return r;
+}
+
+/* Keys in file order (so the first error is the first in the file), then
+ * missing keys and defaults in table order. */
+static int apply_pairs(struct ctx *c, const struct mschema *s,
+		       const struct ynode *map, const char *path, void *obj,
+		       const struct ynode **seen)
+{
+	char key[700];
+
+	for (size_t p = 0; p + 1 < map->nkids; p += 2) {
+		const struct ynode *kn = map->kids[p], *vn = map->kids[p + 1];
+		const struct mkey *k;
+
+		if (kn->kind != Y_SCALAR)
+			return FAIL_AT(c, kn, path, "keys must be plain strings, "
+				       "got %s", describe(kn));
+		key_path(key, sizeof(key), path, kn->str);
+		k = find_key(s, kn->str);
+		if (!k || strlen(kn->str) != kn->len)
+			return unknown_key(c, s, kn, key);
+		if (seen[k - s->keys])
+			return FAIL_AT(c, kn, key, "duplicate key (first at line %d:%d)",
+				       seen[k - s->keys]->line,
+				       seen[k - s->keys]->col);
+		seen[k - s->keys] = kn;
+		int r = convert(c, k, vn, key, obj);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int apply_missing(struct ctx *c, const struct mschema *s,
+			 const struct ynode *map, const char *path, void *obj,
+			 const struct ynode **seen)
+{
+	char key[700];
+
+	for (size_t i = 0; i < s->nkeys; i++) {
+		const struct mkey *k = &s->keys[i];
+		struct ynode def = { Y_SCALAR, map->line, map->col, NULL, 0, true,
+				     NULL, 0 };
+		int r = 0;
+
+		if (seen[i])
+			continue;
+		key_path(key, sizeof(key), path, k->name);
+		if (k->flags & MK_REQUIRED)
+			return FAIL_AT(c, map, key, "missing required key");
+		if (k->def) {
+			def.str = (char *)k->def;
+			def.len = strlen(k->def);
+			r = convert(c, k, &def, key, obj);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int apply(struct ctx *c, const struct mschema *s, const struct ynode *map,
+		 const char *path, void *base, size_t i)
+{
+	void *obj = (char *)base + i * s->size;
+	const struct ynode **seen = NULL;
+	int r;
+
+	if (map->kind != Y_MAP) {
+		r = *path ? FAIL_AT(c, map, path, "expected a mapping of keys, got %s",
+				    describe(map))
+			  : FAIL_AT(c, map, NULL, "the manifest must be a mapping of "
+				    "keys, got %s", describe(map));
+		goto out;
+	}
+	seen = azl_xcalloc(s->nkeys, sizeof(*seen));
+	r = apply_pairs(c, s, map, path, obj, seen);
+	if (r == 0)
+		r = apply_missing(c, s, map, path, obj, seen);
+	if (r == 0 && s->finish)
+		r = s->finish(c, map, path, base, i);
+out:
+	free(seen);
+	return r;
+}
+
+static void free_entry(const struct mschema *s, void *obj)
+{
+	for (size_t i = 0; i < s->nkeys; i++) {
+		const struct mkey *k = &s->keys[i];
+		void *field = at_off(obj, k->off);
+		size_t n = k->type >= MT_STRLIST ? *(size_t *)at_off(obj, k->aux) : 0;
+
+		if (k->type == MT_STR) {
+			free(*(char **)field);
+		} else if (k->type == MT_STRLIST) {
+			char **v = *(char ***)field;
+			for (size_t j = 0; v && j < n; j++)
+				free(v[j]);
+			free(v);
+		} else if (k->type == MT_LIST) {
+			char *v = *(void **)field;
+			for (size_t j = 0; v && j < n; j++)
+				free_entry(k->sub, v + j * k->sub->size);
+			free(v);
+		}
+	}
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+void azl_manifest_free(struct azl_manifest *m)
+{
+	if (!m)
+		return;
+	free_entry(&manifest_schema, m);
+	free(m->path);
+	free(m->dir);
+	free(m);
+}
+
+/* The manifest's folder made absolute, so gpgkey paths stay valid whatever
+ * the later working directory. */
+static char *abs_dir(const char *path)
+{
+	char *dn = azl_dirname(path), *rp = realpath(dn, NULL), *cwd;
+
+	if (rp || dn[0] == '/') {
+		if (rp)
+			free(dn);
+		return rp ? rp : dn;
+	}
+	cwd = getcwd(NULL, 0);
+	rp = cwd ? azl_path_join(cwd, dn) : azl_xasprintf("/%s", dn);
+	free(cwd);
+	free(dn);
+	return rp;
+}
+
+int azl_manifest_parse(const char *path, const char *data, size_t len,
+		       struct azl_manifest **out, struct azl_err *err)
+{
+	struct azl_manifest *m = azl_xcalloc(1, sizeof(*m));
+	struct ctx c = { path, NULL, data, len, err, { 0 } };
+	struct ynode *root = NULL;
+	int r;
+
+	*out = NULL;
+	m->path = azl_xstrdup(path);
+	m->dir = abs_dir(path);
+	c.dir = m->dir;
+	azl_sha256_hex(data, len, m->sha256);
+	if (!yaml_parser_initialize(&c.parser)) {
+		r = azl_errf(err, -ENOMEM, "%s: cannot start the YAML parser", path);
+		goto out;
+	}
+	yaml_parser_set_input_string(&c.parser, (const unsigned char *)data, len);
+	r = load_tree(&c, &root);
+	yaml_parser_delete(&c.parser);
+	if (r == 0 && !root)
+		r = fail(&c, 1, 1, NULL, "the manifest is empty");
+	if (r == 0)
+		r = apply(&c, &manifest_schema, root, "", m, 0);
+out:
+	node_free(root);
+	if (r < 0)
+		azl_manifest_free(m);
+	else
+		*out = m;
+	return r;
+}
+
+int azl_manifest_load(const char *path, struct azl_manifest **out,
+		      struct azl_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	r = azl_read_file(path, MAX_FILE_SIZE, &data, &len, err);
+	if (r == -EFBIG && err)
+		err->kind = AZL_ERR_INPUT; /* the file says too much */
+	if (r == 0)
+		r = azl_manifest_parse(path, data, len, out, err);
+	free(data);
+	return r;
+}
+
+char *azl_manifest_lock_path(const struct azl_manifest *m)
+{
+	static const char *const exts[] = { ".yaml", ".yml" };
+	size_t n = strlen(m->path);
+
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		size_t e = strlen(exts[i]);
+		if (n > e && !strcmp(m->path + n - e, exts[i]) &&
+		    m->path[n - e - 1] != '/')
+			return azl_xasprintf("%.*s.lock.json", (int)(n - e), m->path);
+	}
+	return azl_xasprintf("%s.lock.json", m->path);
+}
