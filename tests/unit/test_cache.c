@@ -1,0 +1,138 @@
+/* The content-addressed cache: insert checks, lookup, adoption of a blob
+ * whose row was lost, and azl_cache_check catching a damaged blob. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/hash.h"
+#include "compose/cache.h"
+#include "t.h"
+
+static char dir[] = "/tmp/azl-test-cache-XXXXXX";
+
+static void put_tmp(struct azl_cache *c, const char *sha, const char *text)
+{
+	struct azl_err err;
+	char *tmp = azl_cache_tmp_path(c, sha);
+	CHECK(tmp != NULL);
+	if (tmp)
+		CHECK(azl_write_file_atomic(tmp, text, strlen(text), 0644, &err) == 0);
+	free(tmp);
+}
+
+static void test_insert_lookup(struct azl_cache *c)
+{
+	struct azl_err err = { 0 };
+	char sha[65], other[65];
+	char *tmp, *p, *data = NULL;
+	size_t len;
+
+	azl_sha256_hex("hello\n", 6, sha);
+	azl_sha256_hex("other\n", 6, other);
+	CHECK(azl_cache_lookup(c, sha) == NULL);
+
+	/* Wrong bytes never enter. */
+	put_tmp(c, sha, "evil!\n");
+	tmp = azl_cache_tmp_path(c, sha);
+	CHECK(azl_cache_insert(c, tmp, sha, 6, "rpm", "hello-1-1.noarch", &err) < 0);
+	CHECK_CONTAINS(err.msg, "hello-1-1.noarch");
+	CHECK_CONTAINS(err.msg, sha);
+	CHECK(access(tmp, F_OK) < 0);
+	CHECK(azl_cache_lookup(c, sha) == NULL);
+	free(tmp);
+
+	put_tmp(c, sha, "hello\n");
+	tmp = azl_cache_tmp_path(c, sha);
+	CHECK(azl_cache_insert(c, tmp, sha, 6, "rpm", "hello-1-1.noarch", &err) == 0);
+	free(tmp);
+	p = azl_cache_lookup(c, sha);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_CONTAINS(p, "/blobs/sha256/");
+		CHECK(azl_read_file(p, 0, &data, &len, &err) == 0);
+		CHECK_STR(data, "hello\n");
+		free(data);
+	}
+	free(p);
+	CHECK(azl_cache_check(c, &err) == 0);
+
+	/* A blob renamed into place by a run killed before its row: adopted. */
+	char *blob = azl_xasprintf("%s/blobs/sha256/%.2s", dir, other);
+	CHECK(azl_mkdir_p(blob, &err) == 0);
+	free(blob);
+	blob = azl_xasprintf("%s/blobs/sha256/%.2s/%s", dir, other, other);
+	CHECK(azl_write_file_atomic(blob, "other\n", 6, 0444, &err) == 0);
+	p = azl_cache_lookup(c, other);
+	CHECK(p != NULL);
+	free(p);
+
+	/* A damaged blob is reported by check, naming it. */
+	chmod(blob, 0644);
+	CHECK(azl_write_file_atomic(blob, "otter\n", 6, 0444, &err) == 0);
+	CHECK(azl_cache_check(c, &err) < 0);
+	CHECK_CONTAINS(err.msg, other);
+	unlink(blob);
+	/* ... and a missing one is not returned by lookup. */
+	CHECK(azl_cache_lookup(c, other) == NULL);
+	CHECK(azl_cache_check(c, &err) == 0);
+	free(blob);
+}
+
+/* Two handles (as two processes would) get different temporary names for
+ * the same digest while the first holds it. */
+static void test_tmp_lock(struct azl_cache *c)
+{
+	struct azl_cache *c2 = NULL;
+	struct azl_err err = { 0 };
+	char sha[65];
+	char *a, *b;
+
+	azl_sha256_hex("x", 1, sha);
+	CHECK(azl_cache_open(dir, &c2, &err) == 0);
+	a = azl_cache_tmp_path(c, sha);
+	b = c2 ? azl_cache_tmp_path(c2, sha) : NULL;
+	CHECK(a && b && strcmp(a, b) != 0);
+	if (b)
+		unlink(b);
+	free(a);
+	free(b);
+	azl_cache_close(c2);
+}
+
+int main(void)
+{
+	struct azl_cache *c = NULL;
+	struct azl_err err = { 0 };
+
+	if (!mkdtemp(dir))
+		return 1;
+	CHECK(azl_cache_open(dir, &c, &err) == 0);
+	if (!c) {
+		fprintf(stderr, "%s\n", err.msg);
+		return t_done();
+	}
+	CHECK_STR(azl_cache_dir(c), dir);
+	test_insert_lookup(c);
+	test_tmp_lock(c);
+	azl_cache_close(c);
+
+	/* The default location follows XDG_CACHE_HOME. */
+	char *xdg = azl_xasprintf("%s/xdg", dir);
+	setenv("XDG_CACHE_HOME", xdg, 1);
+	CHECK(azl_cache_open(NULL, &c, &err) == 0);
+	if (c) {
+		CHECK(strncmp(azl_cache_dir(c), xdg, strlen(xdg)) == 0);
+		CHECK_CONTAINS(azl_cache_dir(c), "/azl-compose");
+		azl_cache_close(c);
+	}
+	free(xdg);
+	char *cmd = azl_xasprintf("rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup failed\n");
+	free(cmd);
+	return t_done();
+}
