@@ -1,0 +1,569 @@
+/* Reading .rpm headers and payloads through librpm; see rpmread.h. */
+#include "compose/rpmread.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <rpm/header.h>
+#include <rpm/rpmarchive.h>
+#include <rpm/rpmds.h>
+#include <rpm/rpmfiles.h>
+#include <rpm/rpmio.h>
+#include <rpm/rpmlib.h>
+#include <rpm/rpmpgp.h>
+#include <rpm/rpmtag.h>
+#include <rpm/rpmtd.h>
+#include <rpm/rpmts.h>
+
+#include "base/buf.h"
+
+struct azl_rpm {
+	char *path;
+	char *nevra;
+	FD_t fd;          /* positioned at the payload; NULL once consumed */
+	Header h;
+	rpmfiles files;
+	char **paths;     /* per file index, from rpmfilesFN */
+	size_t nfiles;
+};
+
+struct azl_payload {
+	struct azl_rpm *r;
+	FD_t gz;
+	rpmfi fi;
+};
+
+static atomic_uint_least64_t payload_opens;
+static pthread_once_t rpm_once = PTHREAD_ONCE_INIT;
+
+/* rpmio needs its crypto and macro state once per process; the host's rpm
+ * configuration never reaches an output (we only read). */
+static void rpm_init(void)
+{
+	rpmReadConfigFiles(NULL, NULL);
+}
+
+static char *make_nevra(Header h)
+{
+	const char *n = headerGetString(h, RPMTAG_NAME);
+	const char *v = headerGetString(h, RPMTAG_VERSION);
+	const char *rel = headerGetString(h, RPMTAG_RELEASE);
+	const char *a = headerGetString(h, RPMTAG_ARCH);
+	uint64_t e = headerGetNumber(h, RPMTAG_EPOCH);
+
+	if (!a)
+		a = headerIsSource(h) ? "src" : "noarch";
+	if (e)
+		return azl_xasprintf("%s-%llu:%s-%s.%s", n ? n : "?",
+				     (unsigned long long)e, v ? v : "?",
+				     rel ? rel : "?", a);
+	return azl_xasprintf("%s-%s-%s.%s", n ? n : "?", v ? v : "?",
+			     rel ? rel : "?", a);
+}
+
+static int read_header(const char *path, FD_t fd, Header *h,
+		       struct azl_err *err)
+{
+	rpmts ts = rpmtsCreate();
+	rpmRC rc;
+
+	/* fetch verified the file's sha256; rpm's checks would only repeat
+	 * that (and want a keyring we do not have). */
+	rpmtsSetVSFlags(ts, RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);
+	rc = rpmReadPackageFile(ts, fd, path, h);
+	rpmtsFree(ts);
+	switch (rc) {
+	case RPMRC_OK:
+	case RPMRC_NOTTRUSTED:
+	case RPMRC_NOKEY:
+		return 0;
+	case RPMRC_NOTFOUND:
+		return azl_err_input(err, "%s: not an rpm package", path);
+	default:
+		return azl_errf(err, -EIO, "%s: cannot read the rpm header", path);
+	}
+}
+
+int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err)
+{
+	struct azl_rpm *r = azl_xcalloc(1, sizeof(*r));
+	int rc = 0;
+
+	pthread_once(&rpm_once, rpm_init);
+	r->path = azl_xstrdup(path);
+	r->fd = Fopen(path, "r.ufdio");
+	if (!r->fd || Ferror(r->fd)) {
+		rc = azl_errf(err, -ENOENT, "%s: cannot open: %s", path,
+			      r->fd ? Fstrerror(r->fd) : "unknown error");
+		goto out;
+	}
+	rc = read_header(path, r->fd, &r->h, err);
+	if (rc < 0)
+		goto out;
+	r->nevra = make_nevra(r->h);
+	r->files = rpmfilesNew(NULL, r->h, RPMTAG_BASENAMES, RPMFI_KEEPHEADER);
+	r->nfiles = r->files ? rpmfilesFC(r->files) : 0;
+	r->paths = azl_xcalloc(r->nfiles + 1, sizeof(*r->paths));
+	for (size_t i = 0; i < r->nfiles; i++)
+		r->paths[i] = rpmfilesFN(r->files, (int)i);
+out:
+	if (rc < 0) {
+		azl_rpm_close(r);
+		r = NULL;
+	}
+	*out = r;
+	return rc;
+}
+
+void azl_rpm_close(struct azl_rpm *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; r->paths && i < r->nfiles; i++)
+		free(r->paths[i]);
+	free(r->paths);
+	rpmfilesFree(r->files);
+	headerFree(r->h);
+	if (r->fd)
+		Fclose(r->fd);
+	free(r->nevra);
+	free(r->path);
+	free(r);
+}
+
+const char *azl_rpm_path(const struct azl_rpm *r)
+{
+	return r->path;
+}
+
+const char *azl_rpm_nevra(const struct azl_rpm *r)
+{
+	return r->nevra;
+}
+
+void *azl_rpm_header(const struct azl_rpm *r)
+{
+	return r->h;
+}
+
+size_t azl_rpm_nfiles(const struct azl_rpm *r)
+{
+	return r->nfiles;
+}
+
+void azl_rpm_file(const struct azl_rpm *r, size_t fx, struct azl_rpm_file *f)
+{
+	rpmfiles fs = r->files;
+	int i = (int)fx;
+	const char *link = rpmfilesFLink(fs, i);
+	const char *caps = rpmfilesFCaps(fs, i);
+
+	memset(f, 0, sizeof(*f));
+	f->path = r->paths[fx];
+	f->mode = rpmfilesFMode(fs, i);
+	f->user = rpmfilesFUser(fs, i);
+	f->group = rpmfilesFGroup(fs, i);
+	f->mtime = rpmfilesFMtime(fs, i);
+	f->size = rpmfilesFSize(fs, i);
+	f->link = link ? link : "";
+	f->rdev = rpmfilesFRdev(fs, i);
+	f->flags = rpmfilesFFlags(fs, i);
+	f->caps = caps && *caps ? caps : NULL;
+	f->digest = rpmfilesFDigest(fs, i, &f->digest_algo, &f->digest_len);
+	if (!f->digest)
+		f->digest_algo = 0;
+}
+
+size_t azl_rpm_hardlinks(const struct azl_rpm *r, size_t fx, const int **fxs)
+{
+	uint32_t n = rpmfilesFLinks(r->files, (int)fx, fxs);
+	return n ? n : 1;
+}
+
+/* ---- package info ---- */
+
+/* A tag's values as a NULL-terminated string vector (s or s[] tags). */
+static char **tag_strv(Header h, rpmTagVal tag)
+{
+	struct rpmtd_s td;
+	char **v = NULL;
+	size_t n = 0;
+	const char *s;
+
+	if (!headerGet(h, tag, &td, HEADERGET_MINMEM))
+		return NULL;
+	v = azl_xcalloc(rpmtdCount(&td) + 1, sizeof(*v));
+	while ((s = rpmtdNextString(&td)))
+		v[n++] = azl_xstrdup(s);
+	rpmtdFreeData(&td);
+	return v;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void get_script(Header h, rpmTagVal body, rpmTagVal prog,
+		       struct azl_script *s)
+{
+	const char *b = headerGetString(h, body);
+
+	s->argv = tag_strv(h, prog);
+	if (s->argv && !s->argv[0]) {
+		free(s->argv);
+		s->argv = NULL;
+	}
+	/* A body without a PROG tag is a plain /bin/sh scriptlet. */
+	if (!s->argv && b) {
+		s->argv = azl_xcalloc(2, sizeof(*s->argv));
+		s->argv[0] = azl_xstrdup("/bin/sh");
+	}
+	s->body = s->argv && b ? azl_xstrdup(b) : NULL;
+}
+
+struct trig_tags {
+	enum azl_trigger_kind kind;
+	rpmTagVal scripts, progs, names, index, flags, prios;
+};
+
+static const struct trig_tags trig_sets[] = {
+	{ AZL_TRIG_PACKAGE, RPMTAG_TRIGGERSCRIPTS, RPMTAG_TRIGGERSCRIPTPROG,
+	  RPMTAG_TRIGGERNAME, RPMTAG_TRIGGERINDEX, RPMTAG_TRIGGERFLAGS, 0 },
+	{ AZL_TRIG_FILE, RPMTAG_FILETRIGGERSCRIPTS, RPMTAG_FILETRIGGERSCRIPTPROG,
+	  RPMTAG_FILETRIGGERNAME, RPMTAG_FILETRIGGERINDEX,
+	  RPMTAG_FILETRIGGERFLAGS, RPMTAG_FILETRIGGERPRIORITIES },
+	{ AZL_TRIG_TRANSFILE, RPMTAG_TRANSFILETRIGGERSCRIPTS,
+	  RPMTAG_TRANSFILETRIGGERSCRIPTPROG, RPMTAG_TRANSFILETRIGGERNAME,
+	  RPMTAG_TRANSFILETRIGGERINDEX, RPMTAG_TRANSFILETRIGGERFLAGS,
+	  RPMTAG_TRANSFILETRIGGERPRIORITIES },
+};
+
+static uint32_t *tag_u32(Header h, rpmTagVal tag, size_t *n)
+{
+	struct rpmtd_s td;
+	uint32_t *v, *p;
+	size_t k = 0;
+
+	*n = 0;
+	if (!tag || !headerGet(h, tag, &td, HEADERGET_MINMEM))
+		return NULL;
+	v = azl_xcalloc(rpmtdCount(&td) + 1, sizeof(*v));
+	while ((p = rpmtdNextUint32(&td)))
+		v[k++] = *p;
+	rpmtdFreeData(&td);
+	*n = k;
+	return v;
+}
+
+static size_t strv_len(char **v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* One trigger per script; its conditions are the names whose index
+ * points at the script, in header order. */
+static void get_triggers(Header h, const struct trig_tags *t,
+			 struct azl_rpm_info *info)
+{
+	char **scripts = tag_strv(h, t->scripts), **progs = tag_strv(h, t->progs);
+	char **names = tag_strv(h, t->names);
+	size_t nidx, nflags, nprio, nscripts = strv_len(scripts);
+	uint32_t *idx = tag_u32(h, t->index, &nidx);
+	uint32_t *flags = tag_u32(h, t->flags, &nflags);
+	uint32_t *prio = tag_u32(h, t->prios, &nprio);
+
+	for (size_t s = 0; s < nscripts; s++) {
+		struct azl_trigger *tr;
+		size_t nc = 0;
+
+		info->triggers = azl_xrealloc(info->triggers,
+			(info->ntriggers + 1) * sizeof(*info->triggers));
+		tr = &info->triggers[info->ntriggers++];
+		memset(tr, 0, sizeof(*tr));
+		tr->kind = t->kind;
+		tr->priority = s < nprio ? prio[s] : 0;
+		tr->conds = azl_xcalloc(nidx + 1, sizeof(*tr->conds));
+		for (size_t i = 0; i < nidx && names && i < strv_len(names); i++) {
+			if (idx[i] != s)
+				continue;
+			tr->conds[nc++] = azl_xstrdup(names[i]);
+			if (i < nflags)
+				tr->sense = flags[i] & RPMSENSE_TRIGGER;
+		}
+		tr->script.argv = azl_xcalloc(2, sizeof(char *));
+		tr->script.argv[0] = azl_xstrdup(progs && s < strv_len(progs) ?
+						 progs[s] : "/bin/sh");
+		tr->script.body = azl_xstrdup(scripts[s]);
+	}
+	strv_free(scripts);
+	strv_free(progs);
+	strv_free(names);
+	free(idx);
+	free(flags);
+	free(prio);
+}
+
+int azl_rpm_info(const struct azl_rpm *r, struct azl_rpm_info *info,
+		 struct azl_err *err)
+{
+	Header h = r->h;
+	const char *a = headerGetString(h, RPMTAG_ARCH);
+
+	memset(info, 0, sizeof(*info));
+	info->name = azl_xstrdup(headerGetString(h, RPMTAG_NAME));
+	info->version = azl_xstrdup(headerGetString(h, RPMTAG_VERSION));
+	info->release = azl_xstrdup(headerGetString(h, RPMTAG_RELEASE));
+	info->arch = azl_xstrdup(a ? a : "noarch");
+	info->has_epoch = headerIsEntry(h, RPMTAG_EPOCH);
+	info->epoch = (uint32_t)headerGetNumber(h, RPMTAG_EPOCH);
+	info->nevra = azl_xstrdup(r->nevra);
+	if (!info->name || !info->version || !info->release) {
+		azl_rpm_info_release(info);
+		return azl_err_input(err, "%s: header lacks name, version or release",
+				     r->path);
+	}
+	get_script(h, RPMTAG_PRETRANS, RPMTAG_PRETRANSPROG, &info->pretrans);
+	get_script(h, RPMTAG_PREIN, RPMTAG_PREINPROG, &info->prein);
+	get_script(h, RPMTAG_POSTIN, RPMTAG_POSTINPROG, &info->postin);
+	get_script(h, RPMTAG_POSTTRANS, RPMTAG_POSTTRANSPROG, &info->posttrans);
+	for (size_t i = 0; i < sizeof(trig_sets) / sizeof(trig_sets[0]); i++)
+		get_triggers(h, &trig_sets[i], info);
+	return 0;
+}
+
+void azl_script_release(struct azl_script *s)
+{
+	strv_free(s->argv);
+	free(s->body);
+	s->argv = NULL;
+	s->body = NULL;
+}
+
+void azl_rpm_info_release(struct azl_rpm_info *info)
+{
+	free(info->name);
+	free(info->version);
+	free(info->release);
+	free(info->arch);
+	free(info->nevra);
+	azl_script_release(&info->pretrans);
+	azl_script_release(&info->prein);
+	azl_script_release(&info->postin);
+	azl_script_release(&info->posttrans);
+	for (size_t i = 0; i < info->ntriggers; i++) {
+		strv_free(info->triggers[i].conds);
+		azl_script_release(&info->triggers[i].script);
+	}
+	free(info->triggers);
+	memset(info, 0, sizeof(*info));
+}
+
+/* ---- payload ---- */
+
+int azl_payload_open(struct azl_rpm *r, struct azl_payload **out,
+		     struct azl_err *err)
+{
+	const char *compr = headerGetString(r->h, RPMTAG_PAYLOADCOMPRESSOR);
+	char *mode = azl_xasprintf("r.%s", compr ? compr : "gzip");
+	struct azl_payload *p = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!r->fd) {
+		rc = azl_errf(err, -EINVAL, "%s: payload already read", r->path);
+		goto out;
+	}
+	p = azl_xcalloc(1, sizeof(*p));
+	p->r = r;
+	/* Fdopen pushes the decompressor onto the same FD_t. */
+	p->gz = Fdopen(r->fd, mode);
+	r->fd = NULL;
+	if (!p->gz || Ferror(p->gz)) {
+		rc = azl_errf(err, -EIO, "%s: cannot decompress the %s payload",
+			      r->path, compr ? compr : "gzip");
+		goto out;
+	}
+	p->fi = rpmfiNewArchiveReader(p->gz, r->files, RPMFI_ITER_READ_ARCHIVE);
+	if (!p->fi) {
+		rc = azl_errf(err, -EIO, "%s: cannot read the payload archive",
+			      r->path);
+		goto out;
+	}
+	atomic_fetch_add(&payload_opens, 1);
+out:
+	free(mode);
+	if (rc < 0) {
+		azl_payload_close(p);
+		p = NULL;
+	}
+	*out = p;
+	return rc;
+}
+
+int azl_payload_next(struct azl_payload *p, size_t *fx, uint64_t *size,
+		     struct azl_err *err)
+{
+	for (;;) {
+		int rc = rpmfiNext(p->fi);
+		if (rc == RPMERR_ITER_END)
+			return 0;
+		if (rc < 0) {
+			char *why = rpmfileStrerror(rc);
+			azl_errf(err, -EIO, "%s: payload: %s", p->r->path, why);
+			free(why);
+			return -EIO;
+		}
+		if (!rpmfiArchiveHasContent(p->fi))
+			continue;
+		*fx = (size_t)rc;
+		*size = (uint64_t)rpmfiFSize(p->fi);
+		return 1;
+	}
+}
+
+ssize_t azl_payload_read(struct azl_payload *p, void *buf, size_t len,
+			 struct azl_err *err)
+{
+	ssize_t n = rpmfiArchiveRead(p->fi, buf, len);
+	if (n < 0)
+		return azl_errf(err, -EIO, "%s: payload: read error in %s",
+				p->r->path, rpmfiFN(p->fi));
+	return n;
+}
+
+void azl_payload_close(struct azl_payload *p)
+{
+	if (!p)
+		return;
+	if (p->fi) {
+		rpmfiArchiveClose(p->fi);
+		rpmfiFree(p->fi);
+	}
+	if (p->gz)
+		Fclose(p->gz);
+	free(p);
+}
+
+uint64_t azl_payload_open_count(void)
+{
+	return atomic_load(&payload_opens);
+}
+
+/* ---- capabilities ---- */
+
+static const char *const cap_names[] = {
+	"chown", "dac_override", "dac_read_search", "fowner", "fsetid",
+	"kill", "setgid", "setuid", "setpcap", "linux_immutable",
+	"net_bind_service", "net_broadcast", "net_admin", "net_raw",
+	"ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot",
+	"sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+	"sys_resource", "sys_time", "sys_tty_config", "mknod", "lease",
+	"audit_write", "audit_control", "setfcap", "mac_override",
+	"mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read",
+	"perfmon", "bpf", "checkpoint_restore",
+};
+#define NCAPS (sizeof(cap_names) / sizeof(cap_names[0]))
+#define ALL_CAPS ((UINT64_C(1) << NCAPS) - 1)
+
+/* Bits for a comma-separated name list ("" or "all": every capability). */
+static int cap_list(const char *s, size_t n, uint64_t *bits)
+{
+	*bits = 0;
+	if (n == 0 || (n == 3 && !strncasecmp(s, "all", 3))) {
+		*bits = ALL_CAPS;
+		return 0;
+	}
+	while (n) {
+		size_t k = 0, i;
+		while (k < n && s[k] != ',')
+			k++;
+		for (i = 0; i < NCAPS; i++)
+			if (k == strlen(cap_names[i]) + 4 &&
+			    !strncasecmp(s, "cap_", 4) &&
+			    !strncasecmp(s + 4, cap_names[i], k - 4))
+				break;
+		if (i == NCAPS)
+			return -EINVAL;
+		*bits |= UINT64_C(1) << i;
+		s += k;
+		n -= k;
+		if (n) {
+			s++;
+			n--;
+		}
+	}
+	return 0;
+}
+
+/* Apply one clause "names(op flags)+" to the e/i/p sets. */
+static int cap_clause(const char *s, size_t n, uint64_t set[3])
+{
+	size_t k = strcspn(s, "=+-");
+	uint64_t bits;
+
+	if (k >= n || cap_list(s, k, &bits) < 0)
+		return -EINVAL;
+	s += k;
+	n -= k;
+	while (n) {
+		char op = *s++;
+		n--;
+		if (op != '=' && op != '+' && op != '-')
+			return -EINVAL;
+		if (op == '=')
+			for (int j = 0; j < 3; j++)
+				set[j] &= ~bits;
+		while (n && strchr("eipEIP", *s)) {
+			int j = (*s | 0x20) == 'e' ? 0 : (*s | 0x20) == 'i' ? 1 : 2;
+			if (op == '-')
+				set[j] &= ~bits;
+			else
+				set[j] |= bits;
+			s++;
+			n--;
+		}
+	}
+	return 0;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = (v >> 24) & 0xff;
+}
+
+int azl_caps_to_xattr(const char *text, unsigned char out[20],
+		      struct azl_err *err)
+{
+	uint64_t set[3] = { 0, 0, 0 }; /* effective, inheritable, permitted */
+	const char *s = text;
+
+	while (*s) {
+		size_t n;
+		s += strspn(s, " \t\n");
+		n = strcspn(s, " \t\n");
+		if (n && cap_clause(s, n, set) < 0)
+			return azl_err_input(err, "capabilities \"%s\": cannot parse \"%.*s\"",
+					     text, (int)n, s);
+		s += n;
+	}
+	/* File capabilities carry one effective bit (libcap's rule). */
+	put_le32(out, 0x02000000u | (set[0] ? 1u : 0u));
+	put_le32(out + 4, (uint32_t)set[2]);
+	put_le32(out + 8, (uint32_t)set[1]);
+	put_le32(out + 12, (uint32_t)(set[2] >> 32));
+	put_le32(out + 16, (uint32_t)(set[1] >> 32));
+	return 0;
+}
