@@ -55,8 +55,10 @@ static char *make_nevra(Header h)
 	const char *a = headerGetString(h, RPMTAG_ARCH);
 	uint64_t e = headerGetNumber(h, RPMTAG_EPOCH);
 
-	if (!a)
-		a = headerIsSource(h) ? "src" : "noarch";
+	if (headerIsSource(h))
+		a = "src"; /* ARCH holds the build host's arch there */
+	else if (!a)
+		a = "noarch";
 	if (e)
 		return azl_xasprintf("%s-%llu:%s-%s.%s", n ? n : "?",
 				     (unsigned long long)e, v ? v : "?",

@@ -1,0 +1,90 @@
+/* The object store: extracted file contents, stored once by sha256.
+ *
+ * Layout under DIR (normally <cache>/objects):
+ *   sha256/<aa>/<64 hex>   one file per distinct content, mode 0444,
+ *                          never modified once named
+ *   pkgs/<64 hex>          extraction record of the package with that
+ *                          sha256: which file index holds which object
+ *   tmp/                   objects and records being written
+ * An object reaches its name only complete: it is written to an unnamed
+ * O_TMPFILE (or a tmp/ name where that is unsupported) and linked into
+ * place, and an existing name is never replaced, so concurrent builds and
+ * killed builds cannot corrupt or truncate it.  Records are written last:
+ * azl_objstore_flush() syncs the filesystem once, then renames every
+ * pending record into place, so a record never names an object that a
+ * crash could lose.  A record is trusted only if every object it names
+ * exists with the recorded size; otherwise the package is extracted again.
+ * That record is what lets a warm build skip decompressing a package. */
+#ifndef AZL_COMPOSE_OBJSTORE_H
+#define AZL_COMPOSE_OBJSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct azl_objstore;
+
+/* Open (creating the directories) the store at dir.  *out freed with
+ * azl_objstore_close, which drops records not yet flushed. */
+int azl_objstore_open(const char *dir, struct azl_objstore **out,
+		      struct azl_err *err);
+void azl_objstore_close(struct azl_objstore *s);
+const char *azl_objstore_dir(const struct azl_objstore *s);
+
+/* DIR/sha256/aa/<hex>; caller frees. */
+char *azl_objstore_path(const struct azl_objstore *s, const char *sha256);
+/* true if the object exists with this size. */
+bool azl_objstore_has(const struct azl_objstore *s, const char *sha256,
+		      uint64_t size);
+
+/* Streaming writer: hashes while writing.  Small contents stay in memory
+ * and never touch the disk when the object already exists. */
+struct azl_objw;
+int azl_objw_open(struct azl_objstore *s, struct azl_objw **out,
+		  struct azl_err *err);
+int azl_objw_write(struct azl_objw *w, const void *data, size_t len,
+		   struct azl_err *err);
+/* Name the object (or find it already there); fills sha256 and size.
+ * Always frees w. */
+int azl_objw_commit(struct azl_objw *w, char sha256[65], uint64_t *size,
+		    struct azl_err *err);
+void azl_objw_abort(struct azl_objw *w); /* safe with NULL */
+
+/* Store a whole buffer (inline data, tests). */
+int azl_objstore_put(struct azl_objstore *s, const void *data, size_t len,
+		     char sha256[65], struct azl_err *err);
+
+/* ---- per-package extraction records ---- */
+
+struct azl_objrec_ent {
+	uint32_t fx;        /* file index in the package header */
+	uint64_t size;
+	char sha256[65];
+};
+
+struct azl_objrec {
+	struct azl_objrec_ent *ents; /* owned, sorted by fx */
+	size_t n;
+};
+
+/* Load the record of package pkg_sha256 into *rec (zeroed first).
+ * Returns 0 when it exists and every object it names is present, -ENOENT
+ * otherwise (rec left empty); other negative codes for a damaged record. */
+int azl_objstore_record_get(struct azl_objstore *s, const char *pkg_sha256,
+			    struct azl_objrec *rec, struct azl_err *err);
+/* Queue a record; it becomes visible at azl_objstore_flush. */
+int azl_objstore_record_put(struct azl_objstore *s, const char *pkg_sha256,
+			    const struct azl_objrec *rec, struct azl_err *err);
+/* One syncfs for everything written, then publish the queued records. */
+int azl_objstore_flush(struct azl_objstore *s, struct azl_err *err);
+
+void azl_objrec_add(struct azl_objrec *rec, uint32_t fx, uint64_t size,
+		    const char *sha256);
+/* The entry for fx or NULL (binary search). */
+const struct azl_objrec_ent *azl_objrec_find(const struct azl_objrec *rec,
+					     uint32_t fx);
+void azl_objrec_release(struct azl_objrec *rec);
+
+#endif
