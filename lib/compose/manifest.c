@@ -114,8 +114,8 @@ static int yaml_fail(struct ctx *c)
 		}
 	}
 	if (p->context)
-		return fail(c, line, col, NULL, "invalid YAML: %s %s (line %d:%d)",
-			    p->context, problem, (int)p->context_mark.line + 1,
+		return fail(c, line, col, NULL, "invalid YAML: %s (%s at line %d:%d)",
+			    problem, p->context, (int)p->context_mark.line + 1,
 			    (int)p->context_mark.column + 1);
 	return fail(c, line, col, NULL, "invalid YAML: %s", problem);
 }
@@ -306,7 +306,9 @@ static const char *describe(const struct ynode *n)
 		return "no value (null)";
 	if (is_plain(n, "true") || is_plain(n, "false"))
 		return "a boolean";
-	return n->plain ? "a plain scalar" : "a quoted string";
+	if (n->plain && n->len && strspn(n->str, "-+0123456789") == n->len)
+		return "an integer";
+	return n->plain ? "a string" : "a quoted string";
 }
 
 static int to_str(struct ctx *c, const struct ynode *n, const char *key,
@@ -977,7 +979,7 @@ int azl_manifest_parse(const char *path, const char *data, size_t len,
 	yaml_parser_set_input_string(&c.parser, (const unsigned char *)data, len);
 	r = load_tree(&c, &root);
 	yaml_parser_delete(&c.parser);
-	if (r == 0 && !root)
+	if (r == 0 && (!root || is_null(root)))
 		r = fail(&c, 1, 1, NULL, "the manifest is empty");
 	if (r == 0)
 		r = apply(&c, &manifest_schema, root, "", m, 0);
