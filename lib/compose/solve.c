@@ -54,6 +54,13 @@ int azl_solver_new(const char *arch, const char *scratch_dir,
 	else
 		azl_fetch_opts_init(&s->fo);
 	s->pool = pool_create();
+	/* Debian builds libsolv for .deb semantics (noarch is "all", dpkg
+	 * version order); rpm-md needs rpm's. */
+	if (pool_setdisttype(s->pool, DISTTYPE_RPM) < 0) {
+		azl_solver_free(s);
+		return azl_errf(err, -ENOTSUP, "this libsolv cannot handle rpm "
+				"metadata (built without multi-semantics support)");
+	}
 	pool_setarch(s->pool, arch);
 	*out = s;
 	return 0;
@@ -340,7 +347,11 @@ static int problems_error(Solver *solv, int nprob, struct azl_err *err)
 		for (int i = 0; i < rules.count; i++) {
 			Id from, to, dep;
 			SolverRuleinfo t = solver_ruleinfo(solv, rules.elements[i], &from, &to, &dep);
-			const char *line = solver_problemruleinfo2str(solv, t, from, to, dep);
+			const char *line;
+			/* Job rules only restate the request. */
+			if ((t & SOLVER_RULE_TYPEMASK) == SOLVER_RULE_JOB)
+				continue;
+			line = solver_problemruleinfo2str(solv, t, from, to, dep);
 			if (!strstr(b.data, line))
 				azl_buf_addf(&b, "\n    - %s", line);
 		}
@@ -372,8 +383,7 @@ static int to_lock_pkg(Pool *pool, Id p, struct azl_lock_pkg *lp, struct azl_err
 	Solvable *s = pool->solvables + p;
 	Id type = 0;
 	const char *sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
-	const char *loc = solvable_lookup_str(s, SOLVABLE_MEDIAFILE);
-	const char *dir = solvable_lookup_str(s, SOLVABLE_MEDIADIR);
+	const char *loc = solvable_lookup_location(s, NULL);
 
 	if (!sum || type != REPOKEY_TYPE_SHA256)
 		return azl_errf(err, -ENOTSUP, "repo %s: package %s has a %s checksum; "
@@ -388,8 +398,7 @@ static int to_lock_pkg(Pool *pool, Id p, struct azl_lock_pkg *lp, struct azl_err
 	split_evr(pool_id2str(pool, s->evr), lp);
 	lp->arch = azl_xstrdup(pool_id2str(pool, s->arch));
 	lp->repo = azl_xstrdup(s->repo->name);
-	lp->location = dir ? azl_xasprintf("%s/%s", dir, loc ? loc : "")
-			   : azl_xstrdup(loc ? loc : "");
+	lp->location = azl_xstrdup(loc ? loc : "");
 	memcpy(lp->sha256, sum, 65);
 	lp->size = solvable_lookup_num(s, SOLVABLE_DOWNLOADSIZE, 0);
 	return 0;
