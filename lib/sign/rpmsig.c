@@ -1,0 +1,239 @@
+/* Package signature checks through librpm's own verifier.
+ *
+ * rpmVerifySignatures() is what `rpm -K` runs: it checks every digest and
+ * signature in the header and over the payload.  We give it a transaction
+ * whose keyring holds only the repository's keys (never the host's rpmdb),
+ * require a signature (vfylevel), and read its verbose per-item report
+ * through a log callback to say precisely what failed. */
+#include "sign/rpmsig.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rpm/rpmcli.h>
+#include <rpm/rpmkeyring.h>
+#include <rpm/rpmlib.h>
+#include <rpm/rpmlog.h>
+#include <rpm/rpmpgp.h>
+#include <rpm/rpmts.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+
+struct azl_keyring {
+	rpmKeyring kr;
+};
+
+static pthread_once_t rpm_once = PTHREAD_ONCE_INIT;
+static int rpm_init_rc;
+/* librpm's logging and verbosity are process-wide. */
+static pthread_mutex_t rpm_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void rpm_init(void)
+{
+	rpm_init_rc = rpmReadConfigFiles(NULL, NULL);
+}
+
+/* Add one armoured key block (and its subkeys) to the keyring. */
+static int add_armored(rpmKeyring kr, const char *armor, const char *path,
+		       struct azl_err *err)
+{
+	uint8_t *pkt = NULL;
+	size_t len = 0;
+	rpmPubkey key = NULL;
+	rpmPubkey *subs = NULL;
+	int nsubs = 0, r = 0;
+
+	if (pgpParsePkts(armor, &pkt, &len) != PGPARMOR_PUBKEY ||
+	    !(key = rpmPubkeyNew(pkt, len))) {
+		r = azl_err_input(err, "%s: not an OpenPGP public key", path);
+		goto out;
+	}
+	if (rpmKeyringAddKey(kr, key) < 0) {
+		r = azl_errf(err, -EINVAL, "%s: cannot add key", path);
+		goto out;
+	}
+	subs = rpmGetSubkeys(key, &nsubs);
+	for (int i = 0; i < nsubs; i++) {
+		rpmKeyringAddKey(kr, subs[i]);
+		rpmPubkeyFree(subs[i]);
+	}
+out:
+	free(subs);
+	rpmPubkeyFree(key);
+	free(pkt);
+	return r;
+}
+
+/* A file may hold several "BEGIN PGP PUBLIC KEY BLOCK" sections. */
+static int add_key_file(rpmKeyring kr, const char *path, struct azl_err *err)
+{
+	static const char begin[] = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+	char *text = NULL, *p;
+	int r, found = 0;
+
+	r = azl_read_file(path, 1 << 20, &text, NULL, err);
+	if (r < 0)
+		return azl_err_prefix(err, "gpgkey");
+	for (p = strstr(text, begin); r == 0 && p; found++) {
+		char *next = strstr(p + 1, begin);
+		char saved = next ? *next : '\0';
+		if (next)
+			*next = '\0';
+		r = add_armored(kr, p, path, err);
+		if (next)
+			*next = saved;
+		p = next;
+	}
+	if (r == 0 && !found)
+		r = azl_err_input(err, "%s: no PGP PUBLIC KEY BLOCK in file", path);
+	free(text);
+	return r;
+}
+
+int azl_keyring_load(const char *const *key_paths, size_t n,
+		     struct azl_keyring **out, struct azl_err *err)
+{
+	struct azl_keyring *k;
+	int r = 0;
+
+	pthread_once(&rpm_once, rpm_init);
+	if (rpm_init_rc != 0)
+		return azl_errf(err, -EIO, "cannot initialise librpm");
+	k = azl_xcalloc(1, sizeof(*k));
+	k->kr = rpmKeyringNew();
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = add_key_file(k->kr, key_paths[i], err);
+	if (r < 0) {
+		azl_keyring_free(k);
+		return r;
+	}
+	*out = k;
+	return 0;
+}
+
+void azl_keyring_free(struct azl_keyring *k)
+{
+	if (!k)
+		return;
+	rpmKeyringFree(k->kr);
+	free(k);
+}
+
+static int log_collect(rpmlogRec rec, rpmlogCallbackData data)
+{
+	azl_buf_adds(data, rpmlogRecMessage(rec));
+	return 0; /* handled: nothing reaches stderr */
+}
+
+/* Run rpm's verifier, capturing its report.  Returns its status. */
+static int rpm_verify(struct azl_keyring *k, const char *rpm_path,
+		      struct azl_buf *report)
+{
+	struct rpmQVKArguments_s qva = { 0 };
+	rpmts ts = rpmtsCreate();
+	FD_t fd;
+	int rc = 1, old_verbosity;
+	rpmlogCallback old_cb;
+
+	rpmtsSetRootDir(ts, "/");
+	rpmtsSetKeyring(ts, k->kr);
+	rpmtsSetVfyFlags(ts, RPMVSF_DEFAULT);
+	rpmtsSetVfyLevel(ts, RPMSIG_SIGNATURE_TYPE | RPMSIG_DIGEST_TYPE);
+	fd = Fopen(rpm_path, "r.ufdio");
+	if (!fd || Ferror(fd)) {
+		azl_buf_addf(report, "cannot open: %s\n", fd ? Fstrerror(fd) : "");
+		goto out;
+	}
+	pthread_mutex_lock(&rpm_lock);
+	old_verbosity = rpmlogSetMask(0);
+	rpmlogSetMask(RPMLOG_UPTO(RPMLOG_INFO));
+	old_cb = rpmlogSetCallback(log_collect, report);
+	rc = rpmVerifySignatures(&qva, ts, fd, rpm_path);
+	rpmlogSetCallback(old_cb, NULL);
+	rpmlogSetMask(old_verbosity);
+	pthread_mutex_unlock(&rpm_lock);
+out:
+	if (fd)
+		Fclose(fd);
+	rpmtsFree(ts);
+	return rc;
+}
+
+/* The key id on a report line "... Signature, key ID 34bf3f9f: NOKEY". */
+static void key_id(const char *line, char *out, size_t len)
+{
+	const char *p = strstr(line, "key ID ");
+	size_t n = 0;
+
+	if (p)
+		for (p += 7; p[n] && p[n] != ':' && n + 1 < len; n++)
+			out[n] = p[n];
+	out[n] = '\0';
+}
+
+/* Name the most telling failure in rpm's verbose report, one item a line:
+ * "    Header V4 RSA/SHA512 Signature, key ID 34bf3f9f: OK",
+ * "    Payload SHA256 digest: BAD (Expected ... != ...)". */
+static void explain(const char *report, char *why, size_t len)
+{
+	char *copy = azl_xstrdup(report), *save = NULL, kid[32];
+	int signed_ok = 0, nokey = 0, badsig = 0, badpayload = 0, badheader = 0;
+	const char *other = NULL;
+
+	kid[0] = '\0';
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		int is_sig = strstr(l, "ignature") != NULL;
+		if (is_sig && strstr(l, ": OK"))
+			signed_ok = 1;
+		else if (is_sig && strstr(l, ": NOKEY") && ++nokey)
+			key_id(l, kid, sizeof(kid));
+		else if (is_sig && (strstr(l, ": BAD") || strstr(l, ": NOTTRUSTED")) && ++badsig)
+			key_id(l, kid, sizeof(kid));
+		else if (strstr(l, ": BAD") && strstr(l, "Header"))
+			badheader = 1;
+		else if (strstr(l, ": BAD"))
+			badpayload = 1;
+		else if (!other && (strstr(l, "rror") || !strncmp(l, "cannot open", 11)))
+			other = l;
+	}
+	if (nokey)
+		snprintf(why, len, "signed by unknown key %s", kid);
+	else if (badsig)
+		snprintf(why, len, "bad signature (key ID %s)", kid);
+	else if (badheader)
+		snprintf(why, len, "digest mismatch (corrupted header)");
+	else if (badpayload)
+		snprintf(why, len, "digest mismatch (corrupted payload)");
+	else if (!strstr(report, "digest:"))
+		snprintf(why, len, "not a readable RPM package%s%s",
+			 other ? ": " : "", other ? other : "");
+	else if (!signed_ok && !other)
+		snprintf(why, len, "not signed");
+	else
+		snprintf(why, len, "rpm verification failed: %s",
+			 other ? other : "unknown reason");
+	free(copy);
+}
+
+int azl_rpmsig_verify(struct azl_keyring *k, const char *rpm_path,
+		      const char *label, struct azl_err *err)
+{
+	struct azl_buf report = AZL_BUF_INIT;
+	char why[512];
+	int rc = rpm_verify(k, rpm_path, &report), r = 0;
+
+	/* Belt and braces: a pass must also show a good signature line. */
+	if (rc == 0 && !strstr(azl_buf_str(&report), "Signature, key ID"))
+		rc = 1;
+	if (rc) {
+		explain(azl_buf_str(&report), why, sizeof(why));
+		r = azl_errf(err, -EBADMSG, "%s: %s: %s", label ? label : rpm_path,
+			     rpm_path, why);
+	}
+	azl_buf_release(&report);
+	return r;
+}

@@ -1,0 +1,117 @@
+/* Package signatures against the fixture repositories (built on demand by
+ * tests/lib/fixtures.sh): key A accepts `base`, and every failure kind is
+ * named: unsigned, unknown key, corrupted payload, not an RPM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "sign/rpmsig.h"
+#include "t.h"
+
+static char *fixtures(void)
+{
+	char line[4096] = "";
+	FILE *p = popen("bash tests/lib/fixtures.sh build 2>/dev/null | tail -n 1", "r");
+	if (!p)
+		return NULL;
+	if (!fgets(line, sizeof(line), p))
+		line[0] = '\0';
+	pclose(p);
+	line[strcspn(line, "\n")] = '\0';
+	return line[0] == '/' ? azl_xstrdup(line) : NULL;
+}
+
+static struct azl_keyring *load(const char *fx, const char *name)
+{
+	struct azl_keyring *k = NULL;
+	struct azl_err err = { 0 };
+	char *path = azl_xasprintf("%s/keys/%s", fx, name);
+	const char *paths[] = { path };
+	CHECK(azl_keyring_load(paths, 1, &k, &err) == 0);
+	free(path);
+	return k;
+}
+
+static void check_fails(struct azl_keyring *k, const char *path, const char *what)
+{
+	struct azl_err err = { 0 };
+	CHECK(azl_rpmsig_verify(k, path, "pkg-1-1.noarch", &err) < 0);
+	CHECK_CONTAINS(err.msg, "pkg-1-1.noarch");
+	CHECK_CONTAINS(err.msg, path);
+	CHECK_CONTAINS(err.msg, what);
+}
+
+static char *corrupt_copy(const char *src)
+{
+	struct azl_err err = { 0 };
+	char *data = NULL, *dst = azl_xstrdup("/tmp/azl-test-rpmsig-XXXXXX.rpm");
+	size_t len = 0;
+	int fd = mkstemps(dst, 4);
+	close(fd);
+	CHECK(azl_read_file(src, 0, &data, &len, &err) == 0);
+	if (data && len > 200)
+		data[len - 100] ^= 0x5a; /* inside the compressed payload */
+	CHECK(azl_write_file_atomic(dst, data, len, 0644, &err) == 0);
+	free(data);
+	return dst;
+}
+
+int main(void)
+{
+	struct azl_keyring *a, *b, *k = NULL;
+	struct azl_err err = { 0 };
+	char *fx = fixtures(), *good, *unsigned_, *other, *bad, *ab;
+
+	CHECK(fx != NULL);
+	if (!fx)
+		return t_done();
+	good = azl_xasprintf("%s/base/Packages/a/azl-app-1.0-1.x86_64.rpm", fx);
+	unsigned_ = azl_xasprintf("%s/unsigned/Packages/a/azl-unsigned-hello-1.0-1.noarch.rpm", fx);
+	other = azl_xasprintf("%s/otherkey/Packages/a/azl-keyb-hello-1.0-1.noarch.rpm", fx);
+	a = load(fx, "A.asc");
+	b = load(fx, "B.asc");
+
+	CHECK(azl_rpmsig_verify(a, good, "azl-app", &err) == 0);
+	CHECK(azl_rpmsig_verify(b, other, "azl-keyb-hello", &err) == 0);
+	check_fails(a, unsigned_, "not signed");
+	check_fails(b, unsigned_, "not signed");
+	check_fails(a, other, "signed by unknown key");
+	check_fails(b, good, "signed by unknown key");
+	bad = corrupt_copy(good);
+	check_fails(a, bad, "digest mismatch (corrupted payload)");
+	unlink(bad);
+	check_fails(a, "/etc/hostname", "not a readable RPM package");
+
+	/* One file holding two keys accepts both signers. */
+	ab = azl_xasprintf("/tmp/azl-test-rpmsig-ab-%d.asc", (int)getpid());
+	char *cmd = azl_xasprintf("cat %s/keys/A.asc %s/keys/B.asc > %s", fx, fx, ab);
+	CHECK(system(cmd) == 0);
+	const char *abp[] = { ab };
+	CHECK(azl_keyring_load(abp, 1, &k, &err) == 0);
+	CHECK(k && azl_rpmsig_verify(k, good, "a", &err) == 0);
+	CHECK(k && azl_rpmsig_verify(k, other, "b", &err) == 0);
+	azl_keyring_free(k);
+	unlink(ab);
+
+	/* Key files that are not keys are bad input, named. */
+	const char *notkey[] = { "/etc/hostname" };
+	CHECK(azl_keyring_load(notkey, 1, &k, &err) < 0);
+	CHECK_CONTAINS(err.msg, "/etc/hostname");
+	const char *missing[] = { "/nonexistent/key.asc" };
+	CHECK(azl_keyring_load(missing, 1, &k, &err) < 0);
+	CHECK_CONTAINS(err.msg, "/nonexistent/key.asc");
+
+	azl_keyring_free(a);
+	azl_keyring_free(b);
+	free(cmd);
+	free(ab);
+	free(bad);
+	free(good);
+	free(unsigned_);
+	free(other);
+	free(fx);
+	return t_done();
+}
