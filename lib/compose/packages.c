@@ -1,0 +1,281 @@
+/* The fetch stage: lockfile packages -> verified cache blobs.
+ *
+ * Each package is looked up in the cache first; the rest are downloaded
+ * together (azl_fetch_many checks size and sha256 while streaming), then
+ * signature-checked against their repository's keys and inserted.  A
+ * package failing any check is reported and never inserted. */
+#include "compose/packages.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "sign/rpmsig.h"
+
+struct pkgs_ctx {
+	const struct azl_manifest *m;
+	const struct azl_lock *lock;
+	struct azl_cache *c;
+	const struct azl_packages_cb *cb;
+	struct azl_packages_stats st;
+	struct azl_keyring **keyrings; /* per manifest repo, loaded on use */
+	struct azl_buf failures;       /* one message a line */
+};
+
+/* One package on its way through download, check and insert. */
+struct pending {
+	const struct azl_lock_pkg *p;
+	int repo;                      /* index into m->repos */
+	char *nevra, *url, *tmp;
+};
+
+static void event(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
+		  enum azl_pkg_event ev, const char *msg)
+{
+	if (msg) {
+		if (x->failures.len)
+			azl_buf_addc(&x->failures, '\n');
+		azl_buf_adds(&x->failures, msg);
+	}
+	if (x->cb && x->cb->on_package)
+		x->cb->on_package(x->cb->ctx, p, ev, msg);
+}
+
+static int find_repo(const struct azl_manifest *m, const char *id)
+{
+	for (size_t i = 0; i < m->nrepos; i++)
+		if (!strcmp(m->repos[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+static const char *key_path(const char *gpgkey)
+{
+	return strncmp(gpgkey, "file://", 7) ? gpgkey : gpgkey + 7;
+}
+
+/* The repository's keyring, or NULL with *k NULL when gpgcheck is off. */
+static int keyring_for(struct pkgs_ctx *x, int ri, struct azl_keyring **k,
+		       struct azl_err *err)
+{
+	const struct azl_repo_spec *r = &x->m->repos[ri];
+	const char *path;
+	int rc;
+
+	*k = NULL;
+	if (!r->gpgcheck)
+		return 0;
+	if (x->keyrings[ri]) {
+		*k = x->keyrings[ri];
+		return 0;
+	}
+	if (!r->gpgkey)
+		return azl_err_input(err, "repo %s: gpgcheck is on but no gpgkey",
+				     r->id);
+	path = key_path(r->gpgkey);
+	rc = azl_keyring_load(&path, 1, &x->keyrings[ri], err);
+	if (rc < 0)
+		return azl_err_prefix(err, "repo %s", r->id);
+	*k = x->keyrings[ri];
+	return 0;
+}
+
+/* Signature check of a file standing for package p (fetched from url). */
+static int check_sig(struct pkgs_ctx *x, const struct pending *q,
+		     const char *path, struct azl_err *err)
+{
+	struct azl_keyring *k;
+	char *label;
+	int r = keyring_for(x, q->repo, &k, err);
+
+	if (r < 0 || !k)
+		return r;
+	label = azl_xasprintf("%s: %s", q->nevra, q->url);
+	r = azl_rpmsig_verify(k, path, label, err);
+	free(label);
+	return r;
+}
+
+static char *pkg_url(const struct pkgs_ctx *x, const struct azl_lock_pkg *p,
+		     int ri)
+{
+	const struct azl_lock_repo *lr = azl_lock_find_repo(x->lock, p->repo);
+	const char *base = lr && lr->baseurl ? lr->baseurl : x->m->repos[ri].baseurl;
+	size_t n = strlen(base);
+
+	return azl_xasprintf("%s%s%s", base, n && base[n - 1] == '/' ? "" : "/",
+			     p->location);
+}
+
+/* Fill q for p; returns 1 when p is settled already (cached, failed or
+ * missing), 0 when it needs a download, <0 on bad input. */
+static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
+		   bool offline, struct pending *q, struct azl_err *err)
+{
+	struct azl_err e = { 0 };
+	char *blob;
+
+	q->p = p;
+	q->repo = find_repo(x->m, p->repo);
+	if (q->repo < 0)
+		return azl_err_input(err, "lockfile package %s: repo '%s' is not "
+				     "in the manifest (run azl-compose lock)",
+				     p->name, p->repo);
+	q->nevra = azl_lock_pkg_nevra(p);
+	q->url = pkg_url(x, p, q->repo);
+	blob = azl_cache_lookup(x->c, p->sha256);
+	if (blob) {
+		int r = check_sig(x, q, blob, &e);
+		free(blob);
+		if (r < 0 && e.kind == AZL_ERR_INPUT) {
+			*err = e;
+			return r;
+		}
+		x->st.cached += r == 0;
+		x->st.failed += r < 0;
+		event(x, p, r == 0 ? AZL_PKG_CACHED : AZL_PKG_FAILED,
+		      r == 0 ? NULL : e.msg);
+		return 1;
+	}
+	if (offline) {
+		char *msg = azl_xasprintf("%s: not in the cache (%s)", q->nevra, q->url);
+		x->st.missing++;
+		event(x, p, AZL_PKG_MISSING, msg);
+		free(msg);
+		return 1;
+	}
+	q->tmp = azl_cache_tmp_path(x->c, p->sha256);
+	if (!q->tmp) {
+		char *msg = azl_xasprintf("%s: %s: cannot create a temporary file in "
+					  "%s/tmp", q->nevra, q->url, azl_cache_dir(x->c));
+		x->st.failed++;
+		event(x, p, AZL_PKG_FAILED, msg);
+		free(msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* A failed download keeps its stable temporary name for a later resume;
+ * a private one (another process held the stable name) is removed. */
+static void drop_tmp(const struct pending *q)
+{
+	const char *base = strrchr(q->tmp, '/');
+	char stable[80];
+
+	snprintf(stable, sizeof(stable), "/%s.part", q->p->sha256);
+	if (!base || strcmp(base, stable))
+		unlink(q->tmp);
+}
+
+/* After a successful download: signature, then into the cache. */
+static void settle(struct pkgs_ctx *x, struct pending *q,
+		   const struct azl_fetch_item *it, struct azl_err *err)
+{
+	struct azl_err e = { 0 };
+	int r;
+
+	if (it->result < 0) {
+		drop_tmp(q);
+		x->st.failed++;
+		event(x, q->p, AZL_PKG_FAILED, it->error);
+		return;
+	}
+	r = check_sig(x, q, q->tmp, &e);
+	if (r < 0)
+		unlink(q->tmp);
+	else
+		r = azl_cache_insert(x->c, q->tmp, q->p->sha256, q->p->size,
+				     "rpm", q->nevra, &e);
+	if (r < 0 && e.kind == AZL_ERR_INPUT && !err->code)
+		*err = e;
+	if (r < 0) {
+		x->st.failed++;
+		event(x, q->p, AZL_PKG_FAILED, e.msg);
+		return;
+	}
+	x->st.fetched++;
+	x->st.fetched_bytes += q->p->size;
+	event(x, q->p, AZL_PKG_FETCHED, NULL);
+}
+
+static int download(struct pkgs_ctx *x, const struct azl_fetch_opts *fopts,
+		    struct pending *qs, size_t n, struct azl_err *err)
+{
+	struct azl_fetch_item *items = azl_xcalloc(n ? n : 1, sizeof(*items));
+	struct azl_err ignore = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		items[i].url = qs[i].url;
+		items[i].dest = qs[i].tmp;
+		items[i].label = qs[i].nevra;
+		items[i].sha256 = qs[i].p->sha256;
+		items[i].size = qs[i].p->size;
+	}
+	/* Each item carries its own outcome; settle() reports them all. */
+	if (n)
+		azl_fetch_many(fopts, items, n, &ignore);
+	for (size_t i = 0; i < n; i++)
+		settle(x, &qs[i], &items[i], err);
+	free(items);
+	return err->code;
+}
+
+static int summarise(struct pkgs_ctx *x, size_t total, struct azl_err *err)
+{
+	if (!x->st.failed && !x->st.missing)
+		return 0;
+	if (x->st.missing && !x->st.failed)
+		return azl_errf(err, -ENOENT, "%zu of %zu packages are not in the "
+				"cache %s (offline):\n%s", x->st.missing, total,
+				azl_cache_dir(x->c), azl_buf_str(&x->failures));
+	return azl_errf(err, -EIO, "%zu of %zu packages failed:\n%s",
+			x->st.failed + x->st.missing, total,
+			azl_buf_str(&x->failures));
+}
+
+int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock,
+		       struct azl_cache *c, const struct azl_fetch_opts *fopts,
+		       bool offline, const struct azl_packages_cb *cb,
+		       struct azl_packages_stats *stats, struct azl_err *err)
+{
+	struct pkgs_ctx x = { .m = m, .lock = lock, .c = c, .cb = cb,
+			      .failures = AZL_BUF_INIT };
+	struct pending *qs = azl_xcalloc(lock->npkgs + 1, sizeof(*qs));
+	size_t n = 0;
+	int r = 0;
+
+	azl_err_clear(err);
+	x.keyrings = azl_xcalloc(m->nrepos + 1, sizeof(*x.keyrings));
+	for (size_t i = 0; r == 0 && i < lock->npkgs; i++) {
+		r = prepare(&x, &lock->pkgs[i], offline, &qs[n], err);
+		if (r == 0)
+			n++;
+		else if (r > 0) {
+			free(qs[n].nevra);
+			free(qs[n].url);
+			memset(&qs[n], 0, sizeof(qs[n]));
+			r = 0;
+		}
+	}
+	if (r == 0)
+		r = download(&x, fopts, qs, n, err);
+	if (r == 0)
+		r = summarise(&x, lock->npkgs, err);
+	if (stats)
+		*stats = x.st;
+	for (size_t i = 0; i < lock->npkgs + 1; i++) {
+		free(qs[i].nevra);
+		free(qs[i].url);
+		free(qs[i].tmp);
+	}
+	for (size_t i = 0; i < m->nrepos; i++)
+		azl_keyring_free(x.keyrings[i]);
+	free(x.keyrings);
+	free(qs);
+	azl_buf_release(&x.failures);
+	return r;
+}
