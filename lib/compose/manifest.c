@@ -21,7 +21,8 @@
 #include "base/fs.h"
 #include "base/hash.h"
 
-#define MAX_FILE_SIZE (4u << 20) /* far above any real manifest */
+#define MAX_FILE_SIZE (1u << 20) /* far above any real manifest; bounds
+				   the node tree to some 50 MB */
 #define MAX_DEPTH 32             /* the schema needs 3 levels */
 #define MAX_NAME 128             /* name and repo id */
 
@@ -296,6 +297,11 @@ static bool is_plain(const struct ynode *n, const char *word)
 	return n->kind == Y_SCALAR && n->plain && !strcmp(n->str, word);
 }
 
+static bool is_decimal(const char *s)
+{
+	return *s && strspn(s, "0123456789") == strlen(s);
+}
+
 static const char *describe(const struct ynode *n)
 {
 	if (n->kind == Y_SEQ)
@@ -306,7 +312,7 @@ static const char *describe(const struct ynode *n)
 		return "no value (null)";
 	if (is_plain(n, "true") || is_plain(n, "false"))
 		return "a boolean";
-	if (n->plain && n->len && strspn(n->str, "-+0123456789") == n->len)
+	if (n->plain && is_decimal(n->str + (n->str[0] == '-')))
 		return "an integer";
 	return n->plain ? "a string" : "a quoted string";
 }
@@ -625,7 +631,7 @@ static const struct ynode *map_get(const struct ynode *map, const char *name)
 static int finish_repo(struct ctx *c, const struct ynode *map, const char *path,
 		       void *base, size_t i)
 {
-	struct azl_repo_spec *repos = base, *r = &repos[i];
+	struct azl_repo_spec *r = (struct azl_repo_spec *)base + i;
 	char key[600];
 
 	r->line = map->line;
@@ -634,36 +640,94 @@ static int finish_repo(struct ctx *c, const struct ynode *map, const char *path,
 		return FAIL_AT(c, map, key, "required when gpgcheck is true "
 			       "(or write gpgcheck: false)");
 	}
-	for (size_t j = 0; j < i; j++) {
-		if (strcmp(repos[j].id, r->id))
-			continue;
-		snprintf(key, sizeof(key), "%s.id", path);
-		return FAIL_AT(c, map_get(map, "id"), key, "repo id '%s' is already "
-			       "used by repos[%zu] (line %d)", r->id, j,
-			       repos[j].line);
-	}
 	return 0;
 }
 
+struct strpos {
+	const char *s;
+	size_t i;
+};
+
+static int cmp_strpos(const void *a, const void *b)
+{
+	const struct strpos *x = a, *y = b;
+	int r = strcmp(x->s, y->s);
+	return r ? r : (x->i > y->i) - (x->i < y->i);
+}
+
+/* The first item (in list order) equal to an earlier one: *later, and the
+ * earliest item equal to it: *first.  Sorting keeps this O(n log n)
+ * whatever the file holds.  Sorts v. */
+static bool find_dup(struct strpos *v, size_t n, size_t *later, size_t *first)
+{
+	size_t group = 0;
+	bool found = false;
+
+	qsort(v, n, sizeof(*v), cmp_strpos);
+	for (size_t k = 1; k < n; k++) {
+		if (strcmp(v[k].s, v[k - 1].s)) {
+			group = k;
+			continue;
+		}
+		if (!found || v[k].i < *later) {
+			*later = v[k].i;
+			*first = v[group].i;
+			found = true;
+		}
+	}
+	return found;
+}
+
+static int unique_repo_ids(struct ctx *c, const struct azl_manifest *m,
+			   const struct ynode *list)
+{
+	struct strpos *v = azl_xcalloc(m->nrepos + 1, sizeof(*v));
+	size_t a = 0, b = 0;
+	char key[64];
+	int r = 0;
+
+	for (size_t i = 0; i < m->nrepos; i++)
+		v[i] = (struct strpos){ m->repos[i].id, i };
+	if (find_dup(v, m->nrepos, &a, &b)) {
+		snprintf(key, sizeof(key), "repos[%zu].id", a);
+		r = FAIL_AT(c, map_get(list->kids[a], "id"), key, "repo id '%s' "
+			    "is already used by repos[%zu] (line %d)",
+			    m->repos[a].id, b, m->repos[b].line);
+	}
+	free(v);
+	return r;
+}
+
 /* The same spec twice is almost always a merge mistake. */
+static int unique_packages(struct ctx *c, const struct azl_manifest *m,
+			   const struct ynode *list)
+{
+	struct strpos *v = azl_xcalloc(m->npackages + 1, sizeof(*v));
+	size_t a = 0, b = 0;
+	char key[64];
+	int r = 0;
+
+	for (size_t i = 0; i < m->npackages; i++)
+		v[i] = (struct strpos){ m->packages[i], i };
+	if (find_dup(v, m->npackages, &a, &b)) {
+		snprintf(key, sizeof(key), "packages[%zu]", a);
+		r = FAIL_AT(c, list->kids[a], key, "'%s' is already listed at "
+			    "line %d", m->packages[a], list->kids[b]->line);
+	}
+	free(v);
+	return r;
+}
+
+/* Uniqueness needs whole lists, so it is checked after every key. */
 static int finish_manifest(struct ctx *c, const struct ynode *map,
 			   const char *path, void *base, size_t i)
 {
 	struct azl_manifest *m = base;
-	const struct ynode *list = map_get(map, "packages");
-	char key[64];
+	int r = unique_repo_ids(c, m, map_get(map, "repos"));
 
-	for (size_t a = 1; a < m->npackages; a++) {
-		for (size_t b = 0; b < a; b++) {
-			if (strcmp(m->packages[a], m->packages[b]))
-				continue;
-			snprintf(key, sizeof(key), "packages[%zu]", a);
-			return FAIL_AT(c, list->kids[a], key, "'%s' is already "
-				       "listed at line %d", m->packages[a],
-				       list->kids[b]->line);
-		}
-	}
-	return 0;
+	if (r == 0)
+		r = unique_packages(c, m, map_get(map, "packages"));
+	return r;
 }
 
 #define R(field) offsetof(struct azl_repo_spec, field)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/fs.h"
 #include "base/hash.h"
 #include "compose/manifest.h"
@@ -222,7 +223,7 @@ static const struct bad bad_cases[] = {
 	{ "name: x\nrepos:\n  - id: a\n    baseurl: http://h/\n    gpgkey: file:key\n",
 	  "5:13: key 'repos[0].gpgkey'", "write file:///absolute/path" },
 	{ "name: x\nrepos:\n  - {id: a, baseurl: \"http://h\", gpgcheck: false}\n"
-	  "  - {id: a, baseurl: \"http://i\", gpgcheck: false}\n",
+	  "  - {id: a, baseurl: \"http://i\", gpgcheck: false}\npackages: [a]\n",
 	  "4:10: key 'repos[1].id'", "repo id 'a' is already used by repos[0] (line 3)" },
 	{ "name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\n"
 	  "packages: [bash, \"bash >\"]\n", "3:18: key 'packages[1]'", "invalid package spec 'bash >'" },
@@ -367,6 +368,96 @@ static void test_unreadable(void)
 	CHECK_CONTAINS(err.msg, "absent.yaml");
 }
 
+/* CRLF line ends and a UTF-8 byte order mark change nothing but the hash. */
+static void test_crlf_bom(void)
+{
+	const char *lf = "name: x\nrepos:\n  - id: a\n    baseurl: http://h\n"
+			 "    gpgcheck: false\npackages: [a, b]\n";
+	struct azl_buf crlf = AZL_BUF_INIT;
+	struct azl_manifest *a = NULL, *b = NULL;
+	struct azl_err err = { 0 };
+
+	azl_buf_adds(&crlf, "\xef\xbb\xbf");
+	for (const char *p = lf; *p; p++)
+		azl_buf_adds(&crlf, *p == '\n' ? "\r\n" : (char[]){ *p, 0 });
+	CHECK(azl_manifest_parse("lf.yaml", lf, strlen(lf), &a, &err) == 0);
+	CHECK(azl_manifest_parse("crlf.yaml", crlf.data, crlf.len, &b, &err) == 0);
+	if (a && b) {
+		CHECK_STR(b->name, a->name);
+		CHECK_STR(b->repos[0].baseurl, a->repos[0].baseurl);
+		CHECK(b->npackages == 2);
+		CHECK_STR(b->packages[1], "b");
+		CHECK(strcmp(a->sha256, b->sha256) != 0);
+	}
+	azl_manifest_free(a);
+	azl_manifest_free(b);
+	/* an error after CRLF lines still has the right line and column */
+	azl_buf_adds(&crlf, "bad: 1\r\n");
+	CHECK(azl_manifest_parse("crlf.yaml", crlf.data, crlf.len, &b, &err) < 0);
+	CHECK_CONTAINS(err.msg, "crlf.yaml:7:1: key 'bad': unknown key");
+	azl_buf_release(&crlf);
+}
+
+/* Limits: nesting depth, file size, and a long list stays fast and reports
+ * the first duplicate in list order. */
+static void test_limits(void)
+{
+	struct azl_buf b = AZL_BUF_INIT;
+	struct azl_manifest *m = NULL;
+	struct azl_err err = { 0 };
+	char *path;
+
+	azl_buf_adds(&b, "name: ");
+	for (int i = 0; i < 100; i++)
+		azl_buf_addc(&b, '[');
+	CHECK(azl_manifest_parse("deep.yaml", b.data, b.len, &m, &err) < 0);
+	CHECK_CONTAINS(err.msg, "nested more than 32 levels deep");
+	CHECK(err.kind == AZL_ERR_INPUT);
+
+	azl_buf_reset(&b);
+	azl_buf_adds(&b, "name: x\nrepos: [{id: a, baseurl: \"http://h\", "
+		     "gpgcheck: false}]\npackages:\n");
+	for (int i = 0; i < 60000; i++)
+		azl_buf_addf(&b, "  - p%d\n", i);
+	azl_buf_adds(&b, "  - p59999\n  - p7\n");
+	CHECK(azl_manifest_parse("long.yaml", b.data, b.len, &m, &err) < 0);
+	CHECK_CONTAINS(err.msg, "long.yaml:60004:5: key 'packages[60000]': "
+		       "'p59999' is already listed at line 60003");
+
+	azl_buf_reset(&b);
+	azl_buf_adds(&b, "name: x\n");
+	while (b.len <= (1u << 20))
+		azl_buf_adds(&b, "# padding padding padding padding padding\n");
+	path = write_tmp("big.yaml", b.data);
+	CHECK(azl_manifest_load(path, &m, &err) < 0);
+	CHECK(err.kind == AZL_ERR_INPUT);
+	CHECK_CONTAINS(err.msg, "big.yaml");
+	free(path);
+	azl_buf_release(&b);
+}
+
+/* Merge keys are just unknown keys; repo ids compare exactly. */
+static void test_misc_yaml(void)
+{
+	struct azl_manifest *m = NULL;
+	struct azl_err err = { 0 };
+
+	m = load_text("name: x\n<<: {arch: x86_64}\n", &err);
+	CHECK(m == NULL);
+	CHECK_CONTAINS(err.msg, "m.yaml:2:1: key '<<': unknown key");
+	m = load_text("name: x\nrepos:\n  - {id: a, baseurl: \"http://h\", gpgcheck: false}\n"
+		      "  - {id: A, baseurl: \"http://h\", gpgcheck: false}\n"
+		      "  - {id: a, baseurl: \"http://h\", gpgcheck: false}\n"
+		      "packages: [a]\n", &err);
+	CHECK(m == NULL);
+	CHECK_CONTAINS(err.msg, "m.yaml:5:10: key 'repos[2].id': repo id 'a' is "
+		       "already used by repos[0] (line 3)");
+	m = load_text("name: x\nrepos:\n  - {id: a, baseurl: \"http://h\", gpgcheck: false}\n"
+		      "packages: [a]\n...\n", &err);
+	CHECK(m != NULL); /* an explicit document end is fine */
+	azl_manifest_free(m);
+}
+
 /* Every prefix and many single-byte mutations of a valid manifest: the
  * loader returns success or an input error naming the file, never crashes
  * (run under `make check-asan` to also catch leaks and overreads). */
@@ -426,6 +517,9 @@ int main(void)
 	test_relative_path();
 	test_lock_path();
 	test_unreadable();
+	test_crlf_bom();
+	test_limits();
+	test_misc_yaml();
 	test_crash_sweep();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
