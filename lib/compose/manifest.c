@@ -556,8 +556,15 @@ static int check_gpgkey(struct ctx *c, const struct ynode *n, const char *key,
 	}
 	if (!strncmp(*s, "file:", 5))
 		return FAIL_AT(c, n, key, "'%s': write file:///absolute/path", v);
+	for (const char *p = *s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return FAIL_AT(c, n, key, "'%s': control characters are not "
+				       "allowed in a path", v);
 	if ((*s)[0] != '/') {
-		char *abs = azl_path_join(c->dir, *s);
+		const char *rel = *s;
+		while (rel[0] == '.' && rel[1] == '/')
+			rel += 2 + strspn(rel + 2, "/");
+		char *abs = azl_path_join(c->dir, *rel ? rel : ".");
 		free(*s);
 		*s = abs;
 	}

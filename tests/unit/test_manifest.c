@@ -220,6 +220,8 @@ static const struct bad bad_cases[] = {
 	  "4:14: key 'repos[0].baseurl'", "'?' or '#'" },
 	{ "name: x\nrepos:\n  - id: a\n    baseurl: http://h/\n    gpgkey: https://h/key\n",
 	  "5:13: key 'repos[0].gpgkey'", "only local keys are supported" },
+	{ "name: x\nrepos:\n  - id: a\n    baseurl: http://h/\n    gpgkey: \"a\\nb\"\n",
+	  "5:13: key 'repos[0].gpgkey'", "control characters are not allowed" },
 	{ "name: x\nrepos:\n  - id: a\n    baseurl: http://h/\n    gpgkey: file:key\n",
 	  "5:13: key 'repos[0].gpgkey'", "write file:///absolute/path" },
 	{ "name: x\nrepos:\n  - {id: a, baseurl: \"http://h\", gpgcheck: false}\n"
@@ -280,6 +282,7 @@ static void test_gpgkey_and_baseurl(void)
 		{ "/etc/k.asc", "/etc/k.asc", "HTTPS://H/x", "https://H/x/" },
 		{ "file:///etc/k.asc", "file:///etc/k.asc", "file:///srv", "file:///srv/" },
 		{ "\"k with space\"", NULL, "File:///a//", "file:///a//" },
+		{ "././/k.asc", "k.asc", "http://h", "http://h/" },
 	};
 	char text[512], want[PATH_MAX + 64];
 
@@ -296,7 +299,10 @@ static void test_gpgkey_and_baseurl(void)
 			fprintf(stderr, "gpgkey case %zu: %s\n", i, err.msg);
 			continue;
 		}
-		if (cases[i].want)
+		if (cases[i].want && cases[i].want[0] != '/' &&
+		    strncmp(cases[i].want, "file:", 5))
+			snprintf(want, sizeof(want), "%s/%s", tmpdir, cases[i].want);
+		else if (cases[i].want)
 			snprintf(want, sizeof(want), "%s", cases[i].want);
 		else if (cases[i].gpgkey[0] == '"')
 			snprintf(want, sizeof(want), "%s/k with space", tmpdir);
