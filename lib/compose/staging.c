@@ -173,7 +173,7 @@ static const char *first_of(const struct mat *m, uint32_t group)
 	return f ? f->path : NULL;
 }
 
-/* Hard-link the content object when it already is exactly this file. */
+/* Hard-link the content object when it can stand for this file. */
 static bool try_link_object(struct mat *m, const struct azl_node *n,
 			    const char *lp)
 {
@@ -185,8 +185,14 @@ static bool try_link_object(struct mat *m, const struct azl_node *n,
 		return false;
 	host_owner(m->st, n, &uid, &gid);
 	if (stat(n->data_path, &sb) < 0 || !S_ISREG(sb.st_mode) ||
-	    (uint64_t)sb.st_size != n->size || (sb.st_mode & 07777) != n->mode ||
-	    sb.st_uid != uid || sb.st_gid != gid)
+	    (uint64_t)sb.st_size != n->size || sb.st_uid != uid ||
+	    sb.st_gid != gid)
+		return false;
+	/* Objects are 0444.  Root in the sandbox reads and (through copy-up)
+	 * writes such a file whatever its bits, so only bits that change what
+	 * the kernel does (exec, set-id, sticky) require a copy; capture
+	 * compares with the lower file, so the shown bits are not taken. */
+	if ((sb.st_mode & 07777) != n->mode && ((n->mode | sb.st_mode) & 07111))
 		return false;
 	return link(n->data_path, lp) == 0;
 }
@@ -532,35 +538,54 @@ static char *id_name(struct cap *c, bool user, uint32_t id)
 	return NULL;
 }
 
-/* Owner of a captured entry: see staging.h. */
-static void set_owner(struct cap *c, struct azl_node *n,
-		      const struct azl_node *old, const struct stat *sb)
+static void set_id(struct cap *c, struct azl_node *n, bool user, uint32_t id)
 {
-	uint32_t uid = 0, gid = 0;
+	char **name = user ? &n->user : &n->group;
+	uint32_t *cur = user ? &n->uid : &n->gid;
 
-	if (c->st->id_count > 1) {
-		uid = sb->st_uid;
-		gid = sb->st_gid;
-	} else if (old) {
-		uid = old->uid;
-		gid = old->gid;
-	}
+	if (*cur == id)
+		return;
+	free(*name);
+	*name = id ? id_name(c, user, id) : NULL;
+	*cur = id;
+}
+
+/* Mode and owner of a captured entry (rules in staging.h).  lower: the
+ * entry as materialised, when it exists with the same type; only what
+ * differs from it was changed by a scriptlet (a hard-linked object may
+ * show other bits than the model, and copy-up keeps them). */
+static void set_meta(struct cap *c, struct azl_node *n,
+		     const struct azl_node *old, const struct stat *sb,
+		     const struct stat *lower)
+{
+	bool range = c->st->id_count > 1;
+
 	if (n != old) {
 		n->uid = old ? old->uid : 0;
 		n->gid = old ? old->gid : 0;
 		n->user = old ? azl_xstrdup(old->user) : NULL;
 		n->group = old ? azl_xstrdup(old->group) : NULL;
+		n->mode = old ? old->mode : 0;
 	}
-	if (uid != n->uid) {
-		free(n->user);
-		n->user = uid ? id_name(c, true, uid) : NULL;
-		n->uid = uid;
-	}
-	if (gid != n->gid) {
-		free(n->group);
-		n->group = gid ? id_name(c, false, gid) : NULL;
-		n->gid = gid;
-	}
+	if (!old || !lower || (sb->st_mode & 07777) != (lower->st_mode & 07777))
+		n->mode = sb->st_mode & 07777;
+	if (!range)
+		return;
+	if (!old || !lower || sb->st_uid != lower->st_uid)
+		set_id(c, n, true, sb->st_uid);
+	if (!old || !lower || sb->st_gid != lower->st_gid)
+		set_id(c, n, false, sb->st_gid);
+}
+
+/* The materialised entry at mpath if it has the upper entry's type. */
+static const struct stat *lower_stat(struct cap *c, const char *mpath,
+				     const struct stat *sb, struct stat *buf)
+{
+	char *lp = lower_path(c->st, mpath);
+	bool ok = lstat(lp, buf) == 0 &&
+		  (buf->st_mode & S_IFMT) == (sb->st_mode & S_IFMT);
+	free(lp);
+	return ok ? buf : NULL;
 }
 
 /* New hardlink group for an inode a scriptlet linked twice or more. */
@@ -664,6 +689,8 @@ static int cap_reg(struct cap *c, const char *hp, const char *mpath,
 {
 	struct azl_node *old = azl_fs_get(c->fs, mpath);
 	struct azl_node fresh = { 0 }, *n = &fresh;
+	struct stat lbuf;
+	const struct stat *lower = lower_stat(c, mpath, sb, &lbuf);
 	char hex[65], ohex[65];
 	char *obj = NULL;
 	bool same = false;
@@ -672,8 +699,8 @@ static int cap_reg(struct cap *c, const char *hp, const char *mpath,
 
 	if (r < 0)
 		return r;
-	if (old && old->type != AZL_FT_REG)
-		old = old->type == AZL_FT_DIR ? NULL : old; /* put drops a dir's contents */
+	if (old && old->type == AZL_FT_DIR)
+		old = NULL; /* put drops the directory's contents */
 	if (old && old->type == AZL_FT_REG && old->size == (uint64_t)sb->st_size) {
 		if ((r = old_digest(old, ohex, c->err)) < 0)
 			return r;
@@ -681,8 +708,7 @@ static int cap_reg(struct cap *c, const char *hp, const char *mpath,
 	}
 	if (old && old->type == AZL_FT_REG)
 		n = old;
-	set_owner(c, n, old, sb);
-	n->mode = sb->st_mode & 07777;
+	set_meta(c, n, old, sb, lower);
 	if (group || !same)
 		n->hardlink_group = group;
 	if (same)
@@ -708,6 +734,8 @@ static int cap_symlink(struct cap *c, const char *hp, const char *mpath,
 {
 	struct azl_node *old = azl_fs_get(c->fs, mpath);
 	struct azl_node n = { 0 };
+	struct stat lbuf;
+	const struct stat *lower = lower_stat(c, mpath, sb, &lbuf);
 	char target[PATH_MAX];
 	ssize_t len = readlink(hp, target, sizeof(target) - 1);
 
@@ -717,12 +745,13 @@ static int cap_symlink(struct cap *c, const char *hp, const char *mpath,
 	target[len] = '\0';
 	if (old && old->type == AZL_FT_SYMLINK && old->link_target &&
 	    !strcmp(old->link_target, target)) {
-		set_owner(c, old, old, sb);
+		set_meta(c, old, old, sb, lower);
+		old->mode = 0777;
 		return 0;
 	}
 	if (old && old->type == AZL_FT_DIR)
 		old = NULL;
-	set_owner(c, &n, old, sb);
+	set_meta(c, &n, old, sb, lower);
 	n.path = azl_xstrdup(mpath);
 	n.type = AZL_FT_SYMLINK;
 	n.mode = 0777;
@@ -731,24 +760,24 @@ static int cap_symlink(struct cap *c, const char *hp, const char *mpath,
 	return put_new(c, &n);
 }
 
-/* Directories and fifos: keep the node, take mode and owner. */
+/* Directories and fifos: keep the node, take what changed. */
 static int cap_plain(struct cap *c, const char *mpath, const struct stat *sb,
 		     enum azl_ftype type)
 {
 	struct azl_node *old = azl_fs_get(c->fs, mpath);
 	struct azl_node n = { 0 };
+	struct stat lbuf;
+	const struct stat *lower = lower_stat(c, mpath, sb, &lbuf);
 
 	if (old && old->type == type) {
-		set_owner(c, old, old, sb);
-		old->mode = sb->st_mode & 07777;
+		set_meta(c, old, old, sb, lower);
 		return 0;
 	}
 	if (old && old->type == AZL_FT_DIR)
 		old = NULL;
-	set_owner(c, &n, old, sb);
+	set_meta(c, &n, old, sb, lower);
 	n.path = azl_xstrdup(mpath);
 	n.type = type;
-	n.mode = sb->st_mode & 07777;
 	n.mtime = c->sde;
 	return put_new(c, &n);
 }

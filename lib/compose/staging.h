@@ -2,9 +2,14 @@
  * scriptlets can run against it, and their changes read back.
  *
  * Layout under WORKDIR (created, must be empty or absent):
- *   lower/   the model, read-only to scriptlets: regular files are hard
- *            links of their content objects when the object already has
- *            the wanted mode and owner, else copies
+ *   lower/   the model, read-only to scriptlets: a regular file is a hard
+ *            link of its content object (data_path, offset 0, same size)
+ *            when the object has the wanted owner and either the wanted
+ *            mode or, both without exec/set-id/sticky bits, any mode (root
+ *            in the sandbox reads and writes it regardless); else a copy
+ *            (copy_file_range: a reflink where the filesystem can).
+ *            Device nodes are made only by a root caller (an empty file
+ *            stands in otherwise: the sandbox mounts its own /dev)
  *   upper/   overlayfs upper dir: everything scriptlets change
  *   work/    overlayfs work dir
  *   root/    mount point of the overlay inside the sandbox
