@@ -26,6 +26,7 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "compose/fsmodel.h"
 
 /* rpm's secondary indexes, in rpm's order (newRpmdb() dbiTags): tables
  * are created and filled in this order, which fixes the page layout. */
@@ -152,8 +153,8 @@ static int create_schema(struct azl_rpmdb *db, struct azl_err *err)
 		"PRAGMA journal_mode = MEMORY",
 		"PRAGMA synchronous = OFF",
 		"BEGIN TRANSACTION",
-		"CREATE TABLE IF NOT EXISTS 'Packages' ("
-		"hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)",
+		("CREATE TABLE IF NOT EXISTS 'Packages' ("
+		 "hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)"),
 	};
 	int rc = 0;
 
@@ -716,4 +717,63 @@ int azl_rpmdb_write(const char *db_path, const struct azl_rpmdb_pkg *pkgs,
 		return rc;
 	}
 	return azl_rpmdb_commit(db, err);
+}
+
+/* ---- the database in the image model ---- */
+
+static int model_dirs(struct azl_fs *fs, const char *dir, int64_t mtime,
+		      struct azl_err *err)
+{
+	char *p = azl_xstrdup(dir);
+	int rc = 0;
+
+	/* Each prefix of the (already resolved) path, shortest first. */
+	for (char *s = p + 1; rc == 0; s++) {
+		char save = *s;
+		if (save != '/' && save != '\0')
+			continue;
+		*s = '\0';
+		if (!azl_fs_get(fs, p)) {
+			struct azl_node n = { .path = azl_xstrdup(p),
+					      .type = AZL_FT_DIR, .mode = 0755,
+					      .mtime = mtime };
+			rc = azl_fs_add(fs, &n, err);
+			azl_node_release(&n);
+		}
+		*s = save;
+		if (save == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+int azl_rpmdb_to_model(struct azl_fs *fs, const char *db_file,
+		       const char *dbpath, int64_t mtime, struct azl_err *err)
+{
+	struct azl_node n = { 0 };
+	struct stat st;
+	char *dir = NULL;
+	int rc;
+
+	if (stat(db_file, &st) < 0)
+		return azl_errf(err, -errno, "%s: %s", db_file, strerror(errno));
+	rc = azl_fs_resolve(fs, dbpath, true, &dir, err);
+	if (rc == 0 && strcmp(dir, "/") != 0)
+		rc = model_dirs(fs, dir, mtime, err);
+	if (rc)
+		goto out;
+	n.path = azl_path_join(dir, "rpmdb.sqlite");
+	n.type = AZL_FT_REG;
+	n.mode = 0644;
+	n.mtime = mtime;
+	n.size = (uint64_t)st.st_size;
+	n.data_path = azl_xstrdup(db_file);
+	rc = azl_fs_put(fs, &n, err);
+out:
+	azl_node_release(&n);
+	free(dir);
+	if (rc)
+		azl_err_prefix(err, "rpm database in the image");
+	return rc;
 }

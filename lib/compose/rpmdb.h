@@ -67,6 +67,18 @@ void azl_rpmdb_abort(struct azl_rpmdb *db);
 int azl_rpmdb_write(const char *db_path, const struct azl_rpmdb_pkg *pkgs,
 		    size_t n, int64_t install_time, struct azl_err *err);
 
+struct azl_fs;
+
+/* Put a committed database file into the image model as
+ * DBPATH/rpmdb.sqlite (dbpath e.g. "/var/lib/rpm", resolved through the
+ * model's symlinks as rpm would inside the image): a regular file 0644
+ * root:root with content read from db_file, mtime `mtime` (the build's
+ * SOURCE_DATE_EPOCH); directories missing on the way are made 0755
+ * root:root with the same mtime.  db_file must stay until the emitters
+ * have run. */
+int azl_rpmdb_to_model(struct azl_fs *fs, const char *db_file,
+		       const char *dbpath, int64_t mtime, struct azl_err *err);
+
 /* The database's table names in rpm's order ("Packages" first), for
  * tests and tools.  n receives the count; the array is static. */
 const char *const *azl_rpmdb_tables(size_t *n);

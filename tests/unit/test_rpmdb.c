@@ -20,6 +20,7 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "compose/fsmodel.h"
 #include "compose/rpmdb.h"
 #include "t.h"
 
@@ -350,6 +351,50 @@ static void test_errors(void)
 	free(dir);
 }
 
+static void test_to_model(void)
+{
+	char *db = azl_xasprintf("%s/model.sqlite", tmpdir);
+	struct azl_err err = { 0 };
+	struct azl_fs *fs = azl_fs_new();
+	struct azl_node var = { .path = azl_xstrdup("/var"), .type = AZL_FT_DIR,
+				.mode = 0700, .mtime = 5 };
+	struct azl_node *n;
+
+	CHECK(azl_rpmdb_write(db, NULL, 0, 0, &err) == 0);
+	CHECK(azl_fs_add(fs, &var, &err) == 0);
+	CHECK(azl_rpmdb_to_model(fs, db, "/var/lib/rpm", 1700000000, &err) == 0);
+	n = azl_fs_get(fs, "/var/lib/rpm/rpmdb.sqlite");
+	CHECK(n && n->type == AZL_FT_REG && n->mode == 0644 && n->uid == 0 &&
+	      n->mtime == 1700000000 && n->size > 0 && n->owner_pkg == NULL);
+	CHECK(n && n->data_path && !strcmp(n->data_path, db));
+	n = azl_fs_get(fs, "/var/lib");
+	CHECK(n && n->type == AZL_FT_DIR && n->mode == 0755 &&
+	      n->mtime == 1700000000);
+	/* Existing directories keep what they had. */
+	n = azl_fs_get(fs, "/var");
+	CHECK(n && n->mode == 0700 && n->mtime == 5);
+	azl_fs_free(fs);
+
+	/* Fedora's layout: /var/lib/rpm is a symlink into /usr/lib/sysimage. */
+	fs = azl_fs_new();
+	struct azl_node d1 = { .path = azl_xstrdup("/var"), .type = AZL_FT_DIR, .mode = 0755 };
+	struct azl_node d2 = { .path = azl_xstrdup("/var/lib"), .type = AZL_FT_DIR, .mode = 0755 };
+	struct azl_node l = { .path = azl_xstrdup("/var/lib/rpm"), .type = AZL_FT_SYMLINK,
+			      .mode = 0777, .link_target = azl_xstrdup("../../usr/lib/sysimage/rpm") };
+	CHECK(azl_fs_add(fs, &d1, &err) == 0 && azl_fs_add(fs, &d2, &err) == 0 &&
+	      azl_fs_add(fs, &l, &err) == 0);
+	CHECK(azl_rpmdb_to_model(fs, db, "/var/lib/rpm", 7, &err) == 0);
+	CHECK(azl_fs_get(fs, "/usr/lib/sysimage/rpm/rpmdb.sqlite") != NULL);
+	n = azl_fs_get(fs, "/var/lib/rpm");
+	CHECK(n && n->type == AZL_FT_SYMLINK);
+
+	azl_err_clear(&err);
+	CHECK(azl_rpmdb_to_model(fs, "/nonexistent.sqlite", "/var/lib/rpm", 7, &err) < 0);
+	CHECK_CONTAINS(err.msg, "/nonexistent.sqlite");
+	azl_fs_free(fs);
+	free(db);
+}
+
 /* Driver: RPM[:s,s,...] gives explicit file states. */
 static int driver(int argc, char **argv)
 {
@@ -392,6 +437,7 @@ int main(int argc, char **argv)
 	test_real_packages();
 	test_deterministic();
 	test_errors();
+	test_to_model();
 	{
 		char *cmd = azl_xasprintf("rm -rf '%s'", tmpdir);
 		if (system(cmd) != 0)
