@@ -802,11 +802,15 @@ static void resolve_node(struct azl_node *nd, struct idmap *users,
 		warn(res, "%s: %s: user %s does not exist - using root",
 		     nd->owner_pkg, nd->path, u);
 		nd->mode &= ~(uint32_t)S_ISUID;
+		free(nd->user); /* the image holds root's file, as rpm leaves it */
+		nd->user = azl_xstrdup("root");
 	}
 	if (!idmap_get(groups, g, &nd->gid)) {
 		warn(res, "%s: %s: group %s does not exist - using root",
 		     nd->owner_pkg, nd->path, g);
 		nd->mode &= ~(uint32_t)S_ISGID;
+		free(nd->group);
+		nd->group = azl_xstrdup("root");
 	}
 }
 

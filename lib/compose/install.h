@@ -84,8 +84,10 @@ void azl_install_result_release(struct azl_install_result *res);
 
 /* Map every package node's user and group names to ids through the
  * model's own /etc/passwd and /etc/group (never the host's).  A name not
- * found becomes 0 and drops the setuid (setgid) bit, with a warning
- * naming package, path and owner appended to res->warnings, as rpm does. */
+ * found becomes root (id 0, name "root": what rpm leaves on disk) and
+ * drops the setuid (setgid) bit, with a warning naming package, path and
+ * owner appended to res->warnings, as rpm does.  Run it once, after
+ * whatever adds users (azl_install does unless opts->defer_owners). */
 int azl_install_resolve_owners(struct azl_fs *fs,
 			       struct azl_install_result *res,
 			       struct azl_err *err);
