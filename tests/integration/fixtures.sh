@@ -109,6 +109,26 @@ rpmkeys --dbpath "$dbA" -Kv "$(pkg unsigned azl-extra-1.0-1.noarch)" >"$t/u"
 assert_not_contains "$t/u" 'Signature' "an unsigned package's check"
 assert_contains "$t/u" 'Payload SHA256 digest: OK'
 
+# --- repomd.xml.asc: detached signatures by the repository's key
+gh=$t/gpg
+mkdir -m 700 "$gh"
+azl_on_exit "GNUPGHOME='$gh' gpgconf --kill all"
+vgpg() { GNUPGHOME=$gh gpg --batch "$@"; }
+vgpg -q --import "$(azl_fixture_key A)" 2>/dev/null
+for r in base base-v2 base-zstd base-xz; do
+	vgpg --verify "$fx/$r/repodata/repomd.xml.asc" "$fx/$r/repodata/repomd.xml" 2>/dev/null ||
+		fail "$r: repomd.xml.asc does not verify with key A"
+done
+vgpg --verify "$fx/otherkey/repodata/repomd.xml.asc" "$fx/otherkey/repodata/repomd.xml" 2>/dev/null &&
+	fail "otherkey: repomd.xml.asc verifies with key A"
+assert_no_file "$fx/unsigned/repodata/repomd.xml.asc"
+
+# --- azl_fixture_copy: a private copy, the shared tree untouched
+azl_fixture_copy unsigned "$t/copy/unsigned"
+assert_file "$t/copy/unsigned/repodata/repomd.xml"
+echo junk >"$t/copy/unsigned/repodata/repomd.xml"
+assert_contains "$fx/unsigned/repodata/repomd.xml" '<repomd'
+
 # --- reproducible: rebuilding a spec gives the staged bytes again
 (
 	out=$t/re work=$t/re-work

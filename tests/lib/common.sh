@@ -56,7 +56,7 @@ _azl_on_exit_run() {
 		eval "${_azl_exit_cmds[i]}"
 	done
 	while IFS= read -r d; do
-		[ -n "$d" ] && [ -d "$d" ] || continue
+		[ -d "$d" ] || continue
 		# Tests create read-only trees (0550 dirs); make them removable.
 		chmod -R u+rwx "$d" 2>/dev/null
 		rm -rf "$d"

@@ -8,6 +8,7 @@
 #                                        # otherkey unsigned
 #   key=$(azl_fixture_key A)             # ASCII-armoured public key A or B
 #   dir=$(azl_fixtures_dir)              # the whole fixture tree
+#   azl_fixture_copy base "$t/repo"      # a private copy to modify
 # As a command:
 #   bash tests/lib/fixtures.sh build     # builds all, prints the tree
 #   bash tests/lib/fixtures.sh repo NAME | key A|B
@@ -118,6 +119,13 @@ _azl_fx_sign() { # gnupghome letter rpm...
 		--define "__gpg /usr/bin/gpg" --define "_gpg_name $fpr" "$@" </dev/null
 }
 
+# repodata/repomd.xml.asc: an armoured detached signature, as dnf's
+# repo_gpgcheck expects.
+_azl_fx_sign_repomd() { # gnupghome letter repo
+	GNUPGHOME=$1 gpg --batch --yes --armor --local-user "$(cat "$out/keys/$2.fpr")" \
+		--detach-sign --output "$3/repodata/repomd.xml.asc" "$3/repodata/repomd.xml"
+}
+
 # Copy rpms into repo/Packages/<first letter>/.
 _azl_fx_place() { # repo rpm...
 	local repo=$1 f b
@@ -206,6 +214,10 @@ _azl_fx_build_into() { # out work
 	_azl_fx_recompress_zstd "$out/base-zstd"
 	_azl_fx_place "$out/base-xz" "$out"/base/Packages/*/*.rpm
 	_azl_fx_createrepo "$out/base-xz" --general-compress-type xz
+	for r in base base-v2 base-zstd base-xz; do
+		_azl_fx_sign_repomd "$gh" A "$out/$r"
+	done
+	_azl_fx_sign_repomd "$gh" B "$out/otherkey"
 
 	# Kept for tests that sign or verify with the fixture keys themselves;
 	# copy it to a short path before use (gpg-agent socket length).
@@ -225,8 +237,13 @@ azl_fixtures_dir() {
 		(
 			flock 9 || exit 1
 			[ -e "$dir/.complete" ] && exit 0
+			# Under the lock no other build runs: leftovers of killed
+			# builds can go, and so can trees of older inputs once no
+			# test can still be using them (30 minutes).
+			rm -rf "$root"/.tmp-* "$dir"
+			find "$root" -mindepth 1 -maxdepth 1 -mmin +30 -regextype posix-extended \
+				-regex '.*/(build-)?[0-9a-f]{16}(\.log)?' -exec rm -rf {} +
 			tmp=$root/.tmp-$hash-$$
-			rm -rf "$tmp" "$dir"
 			mkdir -p "$tmp"
 			_azl_fx_log "building fixture repositories in $dir (log: $root/build-$hash.log)"
 			if ! (_azl_fx_build_into "$tmp/out" "$tmp/work") >"$root/build-$hash.log" 2>&1; then
@@ -252,6 +269,14 @@ azl_fixture_repo() {
 		return 1
 	fi
 	echo "$dir/$1"
+}
+
+# azl_fixture_copy NAME DEST: a private copy of a repository (the shared
+# tree must stay intact), for tests that corrupt or extend it.
+azl_fixture_copy() {
+	local src
+	src=$(azl_fixture_repo "$1") || return 1
+	mkdir -p "$(dirname "$2")" && cp -r "$src" "$2"
 }
 
 # azl_fixture_key A|B: prints the ASCII-armoured public key file.
