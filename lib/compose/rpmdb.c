@@ -62,6 +62,9 @@ struct azl_rpmdb {
 	rpmts ts;
 	char *tmp_path;
 	char *final_path;
+	char **nevras; /* added so far, and the file each came from */
+	char **from;
+	size_t n;
 	uint32_t install_time;
 	uint32_t color;
 };
@@ -193,6 +196,12 @@ static void release(struct azl_rpmdb *db)
 	sqlite3_close(db->sql);
 	if (db->ts)
 		rpmtsFree(db->ts);
+	for (size_t i = 0; i < db->n; i++) {
+		free(db->nevras[i]);
+		free(db->from[i]);
+	}
+	free(db->nevras);
+	free(db->from);
 	free(db->tmp_path);
 	free(db->final_path);
 	free(db);
@@ -636,6 +645,28 @@ static int store(struct azl_rpmdb *db, Header h, const char *path,
 	return 0;
 }
 
+/* rpm refuses a second copy of an installed NEVRA ("already installed"). */
+static int remember(struct azl_rpmdb *db, Header h, const char *path,
+		    struct azl_err *err)
+{
+	char *nevra = headerGetAsString(h, RPMTAG_NEVRA);
+
+	for (size_t i = 0; i < db->n; i++) {
+		if (strcmp(db->nevras[i], nevra) == 0) {
+			int rc = azl_err_input(err, "%s: %s is already in the "
+					       "database (from %s)", path, nevra,
+					       db->from[i]);
+			free(nevra);
+			return rc;
+		}
+	}
+	db->nevras = azl_xrealloc(db->nevras, (db->n + 1) * sizeof(char *));
+	db->from = azl_xrealloc(db->from, (db->n + 1) * sizeof(char *));
+	db->nevras[db->n] = nevra;
+	db->from[db->n++] = azl_xstrdup(path);
+	return 0;
+}
+
 int azl_rpmdb_add(struct azl_rpmdb *db, const struct azl_rpmdb_pkg *pkg,
 		  struct azl_err *err)
 {
@@ -643,6 +674,9 @@ int azl_rpmdb_add(struct azl_rpmdb *db, const struct azl_rpmdb_pkg *pkg,
 	int rc;
 
 	rc = read_header(db, pkg->rpm_path, &h, err);
+	if (rc)
+		goto out;
+	rc = remember(db, h, pkg->rpm_path, err);
 	if (rc)
 		goto out;
 	rc = add_install_tags(db, h, pkg, err);

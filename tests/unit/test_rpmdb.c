@@ -337,6 +337,14 @@ static void test_errors(void)
 		CHECK_CONTAINS(err.msg, "2 file states given for");
 		CHECK_CONTAINS(err.msg, bin);
 	}
+	if (bin) {
+		struct azl_rpmdb_pkg twice[2] = { { .rpm_path = bin },
+						  { .rpm_path = bin } };
+		azl_err_clear(&err);
+		CHECK(azl_rpmdb_write(db, twice, 2, 0, &err) < 0);
+		CHECK_CONTAINS(err.msg, "info-4.13a-10.fc14.i686 is already in "
+			       "the database (from ");
+	}
 	CHECK(dir_entries(dir) == 0);
 
 	azl_err_clear(&err);
