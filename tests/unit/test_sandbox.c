@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 #include "base/fs.h"
 #include "base/hash.h"
 #include "compose/fsmodel.h"
+#include "compose/install.h"
+#include "compose/objstore.h"
 #include "compose/sandbox.h"
 #include "compose/staging.h"
 #include "t.h"
@@ -373,6 +376,117 @@ static void test_determinism(void)
 	free(objects);
 }
 
+/* ---- real packages (AZL_SANDBOX_FIXTURE_REPO=<fixture repo>, set by
+ * tests/integration/sandbox.sh) ---- */
+
+static char *find_rpm(const char *repo, const char *pattern)
+{
+	char *pat = azl_xasprintf("%s/Packages/*/%s", repo, pattern), *r = NULL;
+	glob_t g;
+
+	if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc == 1)
+		r = azl_xstrdup(g.gl_pathv[0]);
+	else
+		fprintf(stderr, "fixture %s not found (or not unique)\n", pat);
+	if (r || g.gl_pathc)
+		globfree(&g);
+	free(pat);
+	return r;
+}
+
+static int run_post(struct azl_staging *st, const struct azl_rpm_info *info,
+		    unsigned timeout, struct azl_sandbox_result *res,
+		    struct azl_err *err)
+{
+	const struct azl_script *p = &info->postin;
+	struct azl_scriptlet s = { info->nevra, "%post", p->argv ? p->argv[0] : NULL,
+				   p->argv ? (const char *const *)p->argv + 1 : NULL,
+				   p->body, 1, -1 };
+	struct azl_sandbox_opts o = { .timeout_s = timeout,
+				      .source_date_epoch = SDE };
+	azl_err_clear(err);
+	return azl_sandbox_run(st, &s, &o, res, err);
+}
+
+static void test_fixtures(const char *repo)
+{
+	static const char *const names[] = {
+		"azl-filesystem-1.0-*.rpm", "azl-busybox-1.0-*.x86_64.rpm",
+		"azl-libfoo-1.0-*.x86_64.rpm", "azl-ssl-a-1.0-*.rpm",
+		"azl-app-1.0-*.x86_64.rpm", "azl-fail-post-*.rpm",
+		"azl-hang-post-*.rpm" };
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	struct azl_install_pkg pkgs[N] = { { 0 } };
+	char *paths[N] = { 0 };
+	struct azl_install_opts opts = { .sde = SDE };
+	struct azl_install_result ir = { 0 };
+	struct azl_sandbox_result res;
+	struct azl_objstore *store = NULL;
+	struct azl_staging *st = NULL;
+	struct azl_err err = { 0 };
+	struct azl_fs *fs = azl_fs_new();
+	char *sdir = azl_xasprintf("%s/objstore", tmp), *objects = azl_xasprintf("%s/captured", tmp);
+	const struct azl_node *n;
+	char *c;
+	int r;
+
+	for (size_t i = 0; i < N; i++) {
+		paths[i] = find_rpm(repo, names[i]);
+		pkgs[i].path = paths[i];
+		CHECK(paths[i] != NULL);
+		if (!paths[i])
+			goto out;
+	}
+	CHECK(azl_objstore_open(sdir, &store, &err) == 0);
+	r = azl_install(fs, store, pkgs, N, &opts, &ir, &err);
+	CHECK(r == 0);
+	if (r < 0 || ir.npkgs != N) {
+		fprintf(stderr, "install: %s\n", err.msg);
+		goto out;
+	}
+	st = stage(fs);
+	CHECK(st != NULL);
+	if (!st)
+		goto out;
+	/* /bin is a symlink to usr/bin in azl-filesystem: the interpreter
+	 * path resolves inside the image */
+	r = run_post(st, &ir.pkgs[4].info, 30, &res, &err);
+	CHECK(r == 0 && res.status == 0);
+	if (r)
+		fprintf(stderr, "%s\n", err.msg);
+	azl_sandbox_result_release(&res);
+	r = run_post(st, &ir.pkgs[5].info, 30, &res, &err);
+	CHECK(r == -ECANCELED && res.status == 1);
+	CHECK_CONTAINS(err.msg, "azl-fail-post-1.0-1.noarch: %post scriptlet failed, exit status 1");
+	CHECK_CONTAINS(err.msg, "azl-fail-post: failing on purpose");
+	azl_sandbox_result_release(&res);
+	r = run_post(st, &ir.pkgs[6].info, 2, &res, &err);
+	CHECK(r == -ECANCELED && res.timed_out);
+	CHECK_CONTAINS(err.msg, "azl-hang-post-1.0-1.noarch: %post scriptlet timed out after 2 s");
+	azl_sandbox_result_release(&res);
+
+	CHECK(azl_staging_capture(st, fs, objects, SDE, &err) == 0);
+	n = azl_fs_get(fs, "/var/lib/azl-app/installed");
+	CHECK(n && n->mtime == SDE && n->mode == 0644 && n->uid == 0);
+	CHECK_STR(c = content(n), "azl-app 1.0 installed\n");
+	free(c);
+	/* the %ghost stays out; package files keep their header metadata */
+	CHECK(azl_fs_get(fs, "/var/log/azl-app.log") == NULL);
+	n = azl_fs_get(fs, "/usr/bin/azl-app-suid");
+	CHECK(n && n->mode == 04755);
+	n = azl_fs_get(fs, "/var/lib/azl-app");
+	CHECK(n && n->type == AZL_FT_DIR && n->mtime == SDE);
+out:
+	azl_staging_destroy(st);
+	azl_install_result_release(&ir);
+	azl_objstore_close(store);
+	for (size_t i = 0; i < N; i++)
+		free(paths[i]);
+	free(sdir);
+	free(objects);
+	azl_fs_free(fs);
+}
+
 int main(void)
 {
 	struct azl_err err = { 0 };
@@ -396,6 +510,8 @@ int main(void)
 	test_network();
 	test_isolation();
 	test_determinism();
+	if (getenv("AZL_SANDBOX_FIXTURE_REPO"))
+		test_fixtures(getenv("AZL_SANDBOX_FIXTURE_REPO"));
 	(void)azl_staging_rmtree(tmp, NULL);
 	return t_done();
 }
