@@ -44,6 +44,7 @@ struct xfer {
 	int sink_err;             /* errno from the sink; never retried */
 	int64_t next_try_ms;
 	char curl_err[CURL_ERROR_SIZE];
+	char range[32];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -231,9 +232,14 @@ static CURL *easy_new(struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
 			 o->stall_timeout_s > 0 ? o->stall_timeout_s : 20L);
-	if (x->resume_from)
-		curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE,
-				 (curl_off_t)x->resume_from);
+	/* A plain Range rather than RESUME_FROM: curl then hands us a 200
+	 * from a server ignoring Range instead of failing, and on_data starts
+	 * over in the same request. */
+	if (x->resume_from) {
+		snprintf(x->range, sizeof(x->range), "%llu-",
+			 (unsigned long long)x->resume_from);
+		curl_easy_setopt(e, CURLOPT_RANGE, x->range);
+	}
 	return e;
 }
 
@@ -386,8 +392,10 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 		return;
 	}
 	describe_curl(x, rc, http, what, sizeof(what));
-	if (rc == CURLE_HTTP_RETURNED_ERROR && http == 416) {
-		/* Our partial file is longer than the server's: start over. */
+	if (rc == CURLE_RANGE_ERROR ||
+	    (rc == CURLE_HTTP_RETURNED_ERROR && http == 416)) {
+		/* Range refused (our partial file is longer, or curl saw no
+		 * range support): start over. */
 		if (sink_restart(x) < 0) {
 			xfail(x, EIO, "cannot restart %s", x->it->dest);
 			return;

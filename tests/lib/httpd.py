@@ -204,6 +204,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # stalled handlers must not delay exit
     allow_reuse_address = True
     request_queue_size = 128
 
