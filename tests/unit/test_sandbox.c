@@ -27,7 +27,7 @@
 #define SDE 1700000000
 #define PKG_MTIME 1600000000
 
-static char tmp[64];
+static char tmp[512];
 static int seq;
 
 static void add(struct azl_fs *fs, const char *path, enum azl_ftype type,
@@ -444,6 +444,7 @@ static void test_fixtures(const char *repo)
 		fprintf(stderr, "install: %s\n", err.msg);
 		goto out;
 	}
+	printf("fixture scenario: %zu packages installed\n", ir.npkgs);
 	st = stage(fs);
 	CHECK(st != NULL);
 	if (!st)
@@ -495,7 +496,8 @@ int main(void)
 		printf("no %s (apt-get install busybox-static)\n", BUSYBOX);
 		return 77;
 	}
-	snprintf(tmp, sizeof(tmp), "/tmp/azl-test-sandbox.XXXXXX");
+	snprintf(tmp, sizeof(tmp), "%s/azl-test-sandbox.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(tmp))
 		return 1;
 	if (azl_sandbox_probe(tmp, &err) < 0) {

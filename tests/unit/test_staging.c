@@ -20,7 +20,7 @@
 #define SDE 1700000000
 #define PKG 1600000000
 
-static char tmp[64];
+static char tmp[512];
 
 static struct azl_node *add(struct azl_fs *fs, const char *path,
 			    enum azl_ftype type, uint32_t mode)
@@ -271,7 +271,8 @@ int main(void)
 	char *obj644, *obj_exe, *blob, *dir;
 	struct azl_fs *fs;
 
-	snprintf(tmp, sizeof(tmp), "/tmp/azl-test-staging.XXXXXX");
+	snprintf(tmp, sizeof(tmp), "%s/azl-test-staging.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(tmp))
 		return 1;
 	obj644 = azl_xasprintf("%s/obj644", tmp);
