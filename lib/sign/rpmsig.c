@@ -75,9 +75,10 @@ static int add_key_file(rpmKeyring kr, const char *path, struct azl_err *err)
 	char *text = NULL, *p;
 	int r, found = 0;
 
+	/* The manifest named this file: a missing one is bad input. */
 	r = azl_read_file(path, 1 << 20, &text, NULL, err);
 	if (r < 0)
-		return azl_err_prefix(err, "gpgkey");
+		return azl_err_input(err, "gpgkey %s: %s", path, strerror(-r));
 	for (p = strstr(text, begin); r == 0 && p; found++) {
 		char *next = strstr(p + 1, begin);
 		char saved = next ? *next : '\0';
