@@ -498,18 +498,19 @@ static const char *nm(const char *s)
 	return s ? s : "root";
 }
 
-/* rpmfilesCompare: non-zero when a and b may not share a path. */
+/* rpm's rpmfilesCompare: non-zero when a and b may not share a path.
+ * Directories too must agree on mode and owner (rpm 4.18 reports those
+ * as conflicts). */
 static int differs(const struct azl_node *a, const struct azl_node *b)
 {
 	bool links = a->type == AZL_FT_SYMLINK && b->type == AZL_FT_SYMLINK;
 
 	if (!links && (a->type != b->type || a->mode != b->mode))
 		return 1;
-	if (a->type == AZL_FT_REG || links) {
-		if (strcmp(nm(a->user), nm(b->user)) ||
-		    strcmp(nm(a->group), nm(b->group)))
-			return 1;
-	}
+	if ((a->type == AZL_FT_REG || links) && a->size != b->size)
+		return 1;
+	if (strcmp(nm(a->user), nm(b->user)) || strcmp(nm(a->group), nm(b->group)))
+		return 1;
 	if (links)
 		return strcmp(a->link_target ? a->link_target : "",
 			      b->link_target ? b->link_target : "") != 0;
@@ -528,9 +529,9 @@ static void swap_ptr(char **a, char **b)
 	*b = t;
 }
 
-/* Take n's metadata into the node already at the path (shared path or a
- * directory the build created); n keeps what it gave up, to be released. */
-static void take_meta(struct azl_node *dst, struct azl_node *n, bool claim)
+/* A package claims a directory the build created: its metadata wins; n
+ * keeps what the node gave up, to be released. */
+static void take_meta(struct azl_node *dst, struct azl_node *n)
 {
 	struct azl_xattr *x = dst->xattrs;
 	size_t nx = dst->nxattrs;
@@ -544,8 +545,7 @@ static void take_meta(struct azl_node *dst, struct azl_node *n, bool claim)
 	dst->nxattrs = n->nxattrs;
 	n->xattrs = x;
 	n->nxattrs = nx;
-	if (claim)
-		swap_ptr(&dst->owner_pkg, &n->owner_pkg);
+	swap_ptr(&dst->owner_pkg, &n->owner_pkg);
 }
 
 /* Create the missing directories above path, as rpm's mkdir -p does. */
@@ -590,7 +590,7 @@ static int place(struct pkgctx *c, struct azl_node *n, struct azl_err *err)
 		/* Made by the build (a parent directory, "/"): the package's
 		 * metadata wins. */
 		if (old->type == AZL_FT_DIR && n->type == AZL_FT_DIR) {
-			take_meta(old, n, true);
+			take_meta(old, n);
 			return 0;
 		}
 		return azl_fs_put(c->fs, n, err);
@@ -598,7 +598,9 @@ static int place(struct pkgctx *c, struct azl_node *n, struct azl_err *err)
 	if (differs(old, n))
 		return azl_errf(err, -EEXIST, "file %s conflicts between attempted installs of %s and %s",
 				n->path, old->owner_pkg, c->nevra);
-	take_meta(old, n, false);
+	/* rpm creates only the first instance of a shared path (FA_SKIP for
+	 * the rest), so the first package's mtime and xattrs stay. */
+	old->flags |= n->flags;
 	return 0;
 }
 

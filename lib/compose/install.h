@@ -16,12 +16,13 @@
  *     listed in the result for the rpmdb.  Missing parent directories are
  *     created 0755 root:root with mtime SOURCE_DATE_EPOCH.
  *
- * Conflicts follow rpm (rpmfilesCompare): two packages may share a path
- * when type and permission bits match and, for files and symlinks, owner
- * names and content digest or target match (device numbers for devices);
- * otherwise the install fails naming the path and both packages.  Shared
- * paths take the metadata of the package installed last, as rpm's
- * re-creation does.  rpm's multilib colour resolution is not done.
+ * Conflicts follow rpm 4.18 (rpmfilesCompare): two packages may share a
+ * path when type, permission bits and owner names match (directories
+ * included) and, for files and symlinks, size and content digest or
+ * target (device numbers for devices); otherwise the install fails naming
+ * the path and both packages.  A shared path keeps the first package's
+ * node (mtime, xattrs), as rpm creates only the first instance.  %ghost
+ * files never conflict.  rpm's multilib colour resolution is not done. 
  *
  * Paths are checked: absolute, no empty, "." or ".." components, and a
  * parent that resolves through a symlink in the model must not climb
