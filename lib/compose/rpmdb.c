@@ -689,6 +689,50 @@ out:
 	return rc;
 }
 
+static int copy_file(const char *from, const char *to, struct azl_err *err)
+{
+	struct azl_out o = { .fd = -1 };
+	char buf[65536];
+	ssize_t r;
+	int fd, rc;
+
+	fd = open(from, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return azl_errf(err, -errno, "%s: %s", from, strerror(errno));
+	rc = azl_out_open(&o, to, 0644, err);
+	while (rc == 0 && (r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = azl_errf(err, -errno, "%s: read: %s", from,
+				      strerror(errno));
+			break;
+		}
+		azl_out_write(&o, buf, (size_t)r);
+	}
+	close(fd);
+	if (rc) {
+		azl_out_abort(&o);
+		return rc;
+	}
+	return azl_out_commit(&o, err);
+}
+
+int azl_rpmdb_snapshot(struct azl_rpmdb *db, const char *path,
+		       struct azl_err *err)
+{
+	int rc;
+
+	/* Committed pages are all in the file (the journal is in memory and
+	 * the lock is ours), so a byte copy is a consistent database. */
+	rc = sql_exec(db, "COMMIT", err);
+	if (rc == 0)
+		rc = copy_file(db->tmp_path, path, err);
+	if (rc == 0)
+		rc = sql_exec(db, "BEGIN TRANSACTION", err);
+	return rc;
+}
+
 static int fsync_path(const char *path, struct azl_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -57,6 +57,15 @@ void azl_rpmdb_set_color(struct azl_rpmdb *db, uint32_t color);
 int azl_rpmdb_add(struct azl_rpmdb *db, const struct azl_rpmdb_pkg *pkg,
 		  struct azl_err *err);
 
+/* Write the database as it stands (every package added so far) to path,
+ * atomically, for a scriptlet sandbox: rpm adds a package to its database
+ * before running its %post, and scriptlets may query it.  Snapshots end
+ * the running sqlite transaction, so the final file depends on where they
+ * were taken: take them at the same points (they are, for the same lock)
+ * and the result stays byte-identical. */
+int azl_rpmdb_snapshot(struct azl_rpmdb *db, const char *path,
+		       struct azl_err *err);
+
 /* Finish, fsync and rename onto db_path.  Always frees db. */
 int azl_rpmdb_commit(struct azl_rpmdb *db, struct azl_err *err);
 

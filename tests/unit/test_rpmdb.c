@@ -359,6 +359,64 @@ static void test_errors(void)
 	free(dir);
 }
 
+/* open, add, snapshot, add, commit: the snapshot holds what was added. */
+static int staged(const char *final, const char *snap, const char *p1,
+		  const char *p2, struct azl_err *err)
+{
+	struct azl_rpmdb *db = NULL;
+	struct azl_rpmdb_pkg a = { .rpm_path = p1 }, b = { .rpm_path = p2 };
+	int rc = azl_rpmdb_open(&db, final, 1700000000, err);
+
+	if (rc == 0)
+		rc = azl_rpmdb_add(db, &a, err);
+	if (rc == 0)
+		rc = azl_rpmdb_snapshot(db, snap, err);
+	if (rc == 0)
+		rc = azl_rpmdb_add(db, &b, err);
+	if (rc) {
+		azl_rpmdb_abort(db);
+		return rc;
+	}
+	return azl_rpmdb_commit(db, err);
+}
+
+static void test_snapshot(void)
+{
+	char *p1 = corpus_file(f14[2]), *p2 = corpus_file(f14[0]);
+	char *f1 = azl_xasprintf("%s/s1.sqlite", tmpdir);
+	char *f2 = azl_xasprintf("%s/s2.sqlite", tmpdir);
+	char *snap = azl_xasprintf("%s/snap.sqlite", tmpdir);
+	char *bad = azl_xasprintf("%s/nodir/snap.sqlite", tmpdir);
+	struct azl_err err = { 0 };
+	char *v, *d1 = NULL, *d2 = NULL;
+	size_t l1 = 0, l2 = 0;
+
+	if (!p1 || !p2)
+		goto out;
+	CHECK(staged(f1, snap, p1, p2, &err) == 0);
+	v = query1(snap, "SELECT group_concat(key) FROM Name");
+	CHECK_STR(v, "info");
+	free(v);
+	v = query1(f1, "SELECT group_concat(key) FROM (SELECT key FROM Name ORDER BY hnum)");
+	CHECK_STR(v, "info,icedax");
+	free(v);
+	CHECK(staged(f2, snap, p1, p2, &err) == 0);
+	CHECK(read_all(f1, &d1, &l1) == 0 && read_all(f2, &d2, &l2) == 0);
+	CHECK(l1 == l2 && d1 && d2 && memcmp(d1, d2, l1) == 0);
+	CHECK(staged(f2, bad, p1, p2, &err) < 0);
+	CHECK_CONTAINS(err.msg, "nodir/snap.sqlite");
+	CHECK(access(f1, F_OK) == 0);
+out:
+	free(d1);
+	free(d2);
+	free(p1);
+	free(p2);
+	free(f1);
+	free(f2);
+	free(snap);
+	free(bad);
+}
+
 static void test_to_model(void)
 {
 	char *db = azl_xasprintf("%s/model.sqlite", tmpdir);
@@ -445,6 +503,7 @@ int main(int argc, char **argv)
 	test_real_packages();
 	test_deterministic();
 	test_errors();
+	test_snapshot();
 	test_to_model();
 	{
 		char *cmd = azl_xasprintf("rm -rf '%s'", tmpdir);
