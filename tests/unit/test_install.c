@@ -389,6 +389,79 @@ static void test_conflicts(void)
 	azl_objstore_close(st);
 }
 
+/* Build a noarch package owning directory /opt/shared with the given
+ * %attr and one file in it; NULL when rpmbuild fails. */
+static char *build_dir_pkg(const char *name, const char *attr)
+{
+	char *spec = azl_xasprintf("%s/%s.spec", tmp, name);
+	char *out = azl_xasprintf("%s/out/noarch/%s-1-1.noarch.rpm", tmp, name);
+	char *cmd;
+	FILE *f = fopen(spec, "w");
+
+	fprintf(f, "Name: %s\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\n"
+		"BuildArch: noarch\n%%description\nt\n%%install\n"
+		"mkdir -p %%{buildroot}/opt/shared\n"
+		"echo %s > %%{buildroot}/opt/shared/%s.txt\n"
+		"%%files\n%%dir %%attr(%s) /opt/shared\n/opt/shared/%s.txt\n",
+		name, name, name, attr, name);
+	fclose(f);
+	cmd = azl_xasprintf("HOME=%s rpmbuild -bb --quiet --define '_topdir %s/top' "
+			    "--define '_rpmdir %s/out' --define '_build_id_links none' "
+			    "--define 'debug_package %%{nil}' --define '__os_install_post %%{nil}' "
+			    "%s >>%s/build.log 2>&1", tmp, tmp, tmp, spec, tmp);
+	if (system(cmd) != 0 || access(out, R_OK) != 0) {
+		free(out);
+		out = NULL;
+	}
+	free(cmd);
+	free(spec);
+	return out;
+}
+
+/* rpm 4.18 refuses a directory two packages own with different mode or
+ * owner ("file /opt/shared conflicts between attempted installs of ..."),
+ * and shares it when they agree. */
+static void test_dir_conflicts(void)
+{
+	char *a = build_dir_pkg("dira", "0755,root,root");
+	char *b = build_dir_pkg("dirb", "0700,root,root");
+	char *c = build_dir_pkg("dirc", "0755,bin,root");
+	char *d = build_dir_pkg("dird", "0755,root,root");
+	struct azl_objstore *st = store_at("s1");
+	struct azl_err err = { 0 };
+	struct azl_install_result res;
+	struct azl_install_opts o = { .sde = SDE };
+
+	if (!a || !b || !c || !d) {
+		printf("skip: rpmbuild failed (see %s/build.log)\n", tmp);
+		goto out;
+	}
+	const char *pairs[][2] = { { a, b }, { a, c }, { a, d } };
+	for (int i = 0; i < 3; i++) {
+		struct azl_install_pkg pk[2] = { { pairs[i][0], NULL },
+						 { pairs[i][1], NULL } };
+		struct azl_fs *fs = azl_fs_new();
+		int rc = azl_install(fs, st, pk, 2, &o, &res, &err);
+		if (i < 2) {
+			CHECK(rc < 0);
+			CHECK_CONTAINS(err.msg, "file /opt/shared conflicts");
+			CHECK_CONTAINS(err.msg, "dira-1-1.noarch");
+			CHECK_CONTAINS(err.msg, i == 0 ? "dirb-1-1.noarch" : "dirc-1-1.noarch");
+		} else {
+			CHECK(rc == 0);
+			CHECK(azl_fs_get(fs, "/opt/shared/dird.txt") != NULL);
+		}
+		azl_install_result_release(&res);
+		azl_fs_free(fs);
+	}
+out:
+	azl_objstore_close(st);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
 /* Payloads in each codec arrive intact. */
 static void test_codecs(void)
 {
@@ -476,6 +549,7 @@ int main(void)
 		return 1;
 	}
 	test_paths();
+	test_dir_conflicts();
 	if (get_repo()) {
 		test_order();
 		test_app();
