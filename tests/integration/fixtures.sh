@@ -3,7 +3,7 @@
 # dependencies as designed, signatures by the right key, repodata that
 # matches its files, byte-identical rebuilds, and dnf (an independent
 # solver) resolving the base repository the way the lock tests expect.
-. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/common.sh" || exit 1
 . "$AZL_TOP/tests/lib/fixtures.sh"
 
 fx=$(azl_fixtures_dir)

@@ -7,7 +7,7 @@
 #     requires (computed from the real header), so `arch: i686` resolves;
 #   - fetch accepts the Fedora-signed package with the Fedora key and
 #     rejects it with another key (fixture key A).
-. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/common.sh" || exit 1
 
 real=$AZL_TOP/../shared/corpus/real/fedora14
 fedkey=$real/RPM-GPG-KEY-fedora-14-primary
