@@ -98,6 +98,7 @@ manifest "$t/bad/m.yaml" "    gpgkey: $(azl_fixture_key A)"
 cp "$lock" "$t/bad/m.lock.json"
 assert_exit 1 "$AZL" fetch "$t/bad/m.yaml" --cache-dir "$t/cache-bad"
 assert_contains "$ERR" 'info-4.13a-10.fc14.i686'
+grep -qi 97a1071f "$ERR" || fail "the rejection does not name the Fedora 14 key id 97a1071f"
 # A rejected package never enters the cache: an offline fetch still misses it.
 assert_exit 1 "$AZL" fetch "$t/bad/m.yaml" --cache-dir "$t/cache-bad" --offline
 assert_contains "$ERR" 'info'
