@@ -157,8 +157,12 @@ static void setup_root(const struct child *x)
 		fail(x, "mounting the staging overlay");
 	setup_dev(x);
 	setup_proc(x);
-	if (is_dir("root/tmp") &&
-	    mount("tmpfs", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+	/* the script file must not land in the image */
+	if (!is_dir("root/tmp")) {
+		errno = ENOTDIR;
+		fail(x, "the image's /tmp");
+	}
+	if (mount("tmpfs", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
 		  "mode=1777") < 0)
 		fail(x, "mounting tmpfs on /tmp");
 	if (chdir("root") < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
@@ -513,6 +517,10 @@ int azl_sandbox_run(struct azl_staging *st, const struct azl_scriptlet *s,
 	memset(res, 0, sizeof(*res));
 	res->status = -1;
 	res->output = azl_xstrdup("");
+	if (s->interpreter && !strcmp(s->interpreter, "<lua>"))
+		return azl_errf(err, -ENOTSUP,
+				"%s: %s scriptlet: rpm's built-in lua is not supported",
+				s->label, s->kind);
 	if (!s->interpreter || s->interpreter[0] != '/')
 		return azl_err_input(err, "%s: %s scriptlet: interpreter \"%s\" is not an absolute path",
 				     s->label, s->kind, s->interpreter ? s->interpreter : "");

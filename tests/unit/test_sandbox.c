@@ -204,6 +204,22 @@ static void test_failure(void)
 	CHECK(r == -ECANCELED && res.status == 127);
 	CHECK_CONTAINS(err.msg, "pkg-2: %pre scriptlet: cannot run /usr/bin/lua");
 	azl_sandbox_result_release(&res);
+	s.interpreter = "<lua>";
+	r = azl_sandbox_run(st, &s, &o, &res, &err);
+	CHECK(r == -ENOTSUP && res.status == -1);
+	CHECK_CONTAINS(err.msg, "pkg-2: %pre scriptlet: rpm's built-in lua");
+	azl_sandbox_result_release(&res);
+
+	/* -p style (no body) with arguments, and a bounded output */
+	const char *const args[] = { "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done; echo \"$0 $#\"", "argzero", NULL };
+	struct azl_scriptlet p = { "pkg-3", "%posttrans", "/bin/sh", args, NULL, 0, -1 };
+	o.output_max = 64;
+	r = azl_sandbox_run(st, &p, &o, &res, &err);
+	CHECK(r == 0 && res.output_truncated && res.output_len == 64);
+	/* the last bytes are kept */
+	CHECK(res.output_len == 64 &&
+	      !strcmp(res.output + 64 - 18, "line299\nargzero 1\n"));
+	azl_sandbox_result_release(&res);
 	azl_staging_destroy(st);
 	azl_fs_free(fs);
 }
