@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "cmd.h"
+#include "compose/cache.h"
 #include "compose/lock.h"
 #include "compose/manifest.h"
 #include "compose/solve.h"
@@ -19,6 +20,8 @@ struct lock_args {
 	bool update;        /* --update given */
 	char **names;       /* --update PKG...: only these are freed */
 	size_t nnames;
+	const char *cache_dir; /* --cache-dir */
+	bool no_cache;         /* --no-cache */
 	struct azl_global g;
 };
 
@@ -33,6 +36,12 @@ static int parse_args(int argc, char **argv, struct lock_args *a)
 			a->g.verbose = -1;
 		else if (!strcmp(s, "-v") || !strcmp(s, "--verbose"))
 			a->g.verbose = a->g.verbose < 0 ? 1 : a->g.verbose + 1;
+		else if (!strcmp(s, "--no-cache"))
+			a->no_cache = true;
+		else if (!strcmp(s, "--cache-dir") && i + 1 < argc)
+			a->cache_dir = argv[++i];
+		else if (!strncmp(s, "--cache-dir=", 12))
+			a->cache_dir = s + 12;
 		else if (s[0] == '-')
 			return azl_cmd_usage_error(&azl_cmd_lock, "unknown option '%s'", s);
 		else if (!a->manifest)
@@ -76,6 +85,25 @@ static int check_names(const struct lock_args *a, const struct azl_lock *old,
 	return 0;
 }
 
+/* DIR/metadata of the shared cache, for parsed primaries.  The cache only
+ * saves time, so a cache that cannot be opened is skipped, not fatal. */
+static char *metadata_dir(const struct lock_args *a)
+{
+	struct azl_cache *c = NULL;
+	struct azl_err err = { 0 };
+	char *dir;
+
+	if (a->no_cache)
+		return NULL;
+	if (azl_cache_open(a->cache_dir, &c, &err)) {
+		azl_cmd_log(&a->g, 1, "metadata cache not used: %s\n", err.msg);
+		return NULL;
+	}
+	dir = azl_path_join(azl_cache_dir(c), "metadata");
+	azl_cache_close(c);
+	return dir;
+}
+
 /* Write only when the bytes differ, so an unchanged lock keeps its mtime. */
 static int write_if_changed(const char *path, struct azl_lock *lock, bool *changed,
 			    struct azl_err *err)
@@ -113,7 +141,7 @@ static int run(int argc, char **argv, const struct azl_global *g)
 	struct azl_manifest *m = NULL;
 	struct azl_lock *old = NULL, *lock = NULL;
 	struct azl_err err = { 0 };
-	char *path = NULL;
+	char *path = NULL, *cache = NULL;
 	bool changed = false;
 	int rc;
 
@@ -128,8 +156,9 @@ static int run(int argc, char **argv, const struct azl_global *g)
 	path = azl_manifest_lock_path(m);
 	if (read_old(path, &a, &old, &err) || check_names(&a, old, path, &err))
 		goto fail;
+	cache = metadata_dir(&a);
 	if (azl_solve_manifest(m, old, a.update && !a.nnames, a.names, a.nnames,
-			       &lock, &err))
+			       cache, &lock, &err))
 		goto fail;
 	if (write_if_changed(path, lock, &changed, &err))
 		goto fail;
@@ -143,6 +172,7 @@ out:
 	azl_lock_free(old);
 	azl_manifest_free(m);
 	free(path);
+	free(cache);
 	free(a.names);
 	return rc;
 }
@@ -150,7 +180,8 @@ out:
 const struct azl_cmd azl_cmd_lock = {
 	"lock",
 	"resolve the manifest into NAME.lock.json",
-	"Usage: azl-compose lock MANIFEST [--update [PKG...]] [-q|-v]\n"
+	"Usage: azl-compose lock MANIFEST [--update [PKG...]] [--cache-dir DIR]\n"
+	"                        [--no-cache] [-q|-v]\n"
 	"\n"
 	"Reads the manifest's repositories (repomd.xml, primary), resolves its\n"
 	"packages with libsolv and writes NAME.lock.json beside NAME.yaml.\n"
@@ -160,6 +191,10 @@ const struct azl_cmd azl_cmd_lock = {
 	"Options:\n"
 	"  --update         re-resolve everything to the newest versions\n"
 	"  --update PKG...  free only these packages from their pins\n"
+	"  --cache-dir DIR  the cache (default $XDG_CACHE_HOME/azl-compose or\n"
+	"                   ~/.cache/azl-compose); parsed repository metadata is\n"
+	"                   kept in DIR/metadata, keyed by its sha256\n"
+	"  --no-cache       parse the repository metadata afresh\n"
 	"  -q, --quiet      print only errors\n"
 	"  -v, --verbose    list the locked packages\n"
 	"  -h, --help       this text\n"

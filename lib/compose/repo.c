@@ -5,15 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <solv/pool.h>
 #include <solv/repo.h>
 #include <solv/repo_rpmmd.h>
+#include <solv/repo_solv.h>
+#include <solv/repo_write.h>
 #include <solv/solv_xfopen.h>
+#include <solv/solvversion.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/hash.h"
 #include "compose/repo.h"
 
@@ -248,6 +253,58 @@ int azl_repo_load_filelists(Repo *repo, const struct azl_repo_md *md,
 		return 0;
 	return load_file(repo, md, &md->filelists, "filelists",
 			 REPO_EXTEND_SOLVABLES, fo, dir, err);
+}
+
+/* ---- parsed-metadata cache ---- */
+
+
+static char *solv_path(const char *dir, const struct azl_repo_md *md)
+{
+	return azl_xasprintf("%s/%s-%s.solv", dir, md->primary.sha256,
+			     LIBSOLV_VERSION_STRING);
+}
+
+int azl_repo_solv_load(Repo *repo, const char *dir, const struct azl_repo_md *md)
+{
+	char *path = solv_path(dir, md);
+	FILE *fp = fopen(path, "r");
+	int ok = 0;
+
+	if (fp) {
+		ok = repo_add_solv(repo, fp, 0) == 0;
+		fclose(fp);
+		if (!ok)
+			repo_empty(repo, 1); /* damaged entry: parse primary */
+	}
+	free(path);
+	return ok;
+}
+
+void azl_repo_solv_save(Repo *repo, const char *dir, const struct azl_repo_md *md)
+{
+	char *path = solv_path(dir, md);
+	char *tmp = azl_xasprintf("%s.XXXXXX", path);
+	struct azl_err ignore = { 0 };
+	int fd, ok = 0;
+	FILE *fp;
+
+	if (azl_mkdir_p(dir, &ignore) || (fd = mkstemp(tmp)) < 0)
+		goto out;
+	fp = fdopen(fd, "w");
+	if (!fp) {
+		close(fd);
+	} else {
+		ok = repo_write(repo, fp) == 0;
+		ok = (fflush(fp) == 0 && fsync(fileno(fp)) == 0) && ok;
+		ok = (fclose(fp) == 0) && ok;
+	}
+	/* Renamed only when complete: a reader never sees half a file.
+	 * mkstemp made it 0600; the cache is shared like the blob store. */
+	if (!ok || chmod(tmp, 0644) || rename(tmp, path))
+		unlink(tmp);
+out:
+	free(tmp);
+	free(path);
 }
 
 void azl_repo_md_release(struct azl_repo_md *md)

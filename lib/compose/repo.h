@@ -65,6 +65,15 @@ int azl_repo_load_filelists(Repo *repo, const struct azl_repo_md *md,
 			    const struct azl_fetch_opts *fo, const char *dir,
 			    struct azl_err *err);
 
+/* The parsed-metadata cache: DIR/<primary sha256>-<libsolv version>.solv,
+ * libsolv's own binary form of a primary already verified against that
+ * checksum, so a rerun neither downloads nor parses primary (dnf keeps the
+ * same kind of cache).  Load returns 1 when repo was filled from the cache,
+ * 0 when there is no usable entry (repo left empty).  Save is best effort:
+ * a cache that cannot be written only costs speed. */
+int azl_repo_solv_load(Repo *repo, const char *dir, const struct azl_repo_md *md);
+void azl_repo_solv_save(Repo *repo, const char *dir, const struct azl_repo_md *md);
+
 void azl_repo_md_release(struct azl_repo_md *md);
 
 #endif

@@ -28,6 +28,7 @@ struct azl_solver {
 	size_t nrepos;
 	struct azl_fetch_opts fo;
 	char *scratch;          /* mkdtemp'd, removed by azl_solver_free */
+	char *cache_dir;        /* parsed primaries, or NULL */
 	int filelists_loaded;
 };
 
@@ -77,7 +78,28 @@ void azl_solver_free(struct azl_solver *s)
 	pool_free(s->pool);
 	rmdir(s->scratch);
 	free(s->scratch);
+	free(s->cache_dir);
 	free(s);
+}
+
+void azl_solver_set_cache_dir(struct azl_solver *s, const char *dir)
+{
+	free(s->cache_dir);
+	s->cache_dir = azl_xstrdup(dir);
+}
+
+static int load_primary(struct azl_solver *s, Repo *repo, const struct azl_repo_md *md,
+			struct azl_err *err)
+{
+	int rc;
+
+	if (s->cache_dir && azl_repo_solv_load(repo, s->cache_dir, md))
+		return 0;
+	if ((rc = azl_repo_load_primary(repo, md, &s->fo, s->scratch, err)))
+		return rc;
+	if (s->cache_dir)
+		azl_repo_solv_save(repo, s->cache_dir, md);
+	return 0;
 }
 
 int azl_solver_add_repo(struct azl_solver *s, const char *id, const char *baseurl,
@@ -92,7 +114,7 @@ int azl_solver_add_repo(struct azl_solver *s, const char *id, const char *baseur
 		return rc;
 	}
 	repo = repo_create(s->pool, id);
-	if ((rc = azl_repo_load_primary(repo, &md, &s->fo, s->scratch, err))) {
+	if ((rc = load_primary(s, repo, &md, err))) {
 		repo_free(repo, 1);
 		azl_repo_md_release(&md);
 		return rc;
@@ -485,7 +507,8 @@ out:
 
 int azl_solve_manifest(const struct azl_manifest *m, const struct azl_lock *old,
 		       bool update_all, char *const *update, size_t nupdate,
-		       struct azl_lock **out, struct azl_err *err)
+		       const char *cache_dir, struct azl_lock **out,
+		       struct azl_err *err)
 {
 	struct azl_solve_request req = {
 		.packages = m->packages, .npackages = m->npackages,
@@ -499,6 +522,8 @@ int azl_solve_manifest(const struct azl_manifest *m, const struct azl_lock *old,
 	*out = NULL;
 	if ((rc = azl_solver_new(m->arch ? m->arch : "x86_64", NULL, NULL, &s, err)))
 		return rc;
+	if (cache_dir)
+		azl_solver_set_cache_dir(s, cache_dir);
 	for (size_t i = 0; i < m->nrepos && !rc; i++)
 		rc = azl_solver_add_repo(s, m->repos[i].id, m->repos[i].baseurl, err);
 	if (!rc)

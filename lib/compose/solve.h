@@ -38,7 +38,12 @@ int azl_solver_new(const char *arch, const char *scratch_dir,
 		   struct azl_err *err);
 void azl_solver_free(struct azl_solver *s);
 
-/* Fetch repomd.xml and primary of one repository and load them. */
+/* Keep parsed primaries in dir (see azl_repo_solv_load); NULL: no cache. */
+void azl_solver_set_cache_dir(struct azl_solver *s, const char *dir);
+
+/* Fetch repomd.xml and primary of one repository and load them (primary
+ * from the parsed-metadata cache when it holds the checksum repomd.xml
+ * names). */
 int azl_solver_add_repo(struct azl_solver *s, const char *id, const char *baseurl,
 			struct azl_err *err);
 
@@ -52,9 +57,11 @@ int azl_solver_solve(struct azl_solver *s, const struct azl_solve_request *req,
 		     struct azl_lock **out, struct azl_err *err);
 
 /* The whole `lock` resolution for a manifest: load every repo, resolve
- * m->packages with pins from old (may be NULL).  *out as above. */
+ * m->packages with pins from old (may be NULL).  cache_dir: as for
+ * azl_solver_set_cache_dir.  *out as above. */
 int azl_solve_manifest(const struct azl_manifest *m, const struct azl_lock *old,
 		       bool update_all, char *const *update, size_t nupdate,
-		       struct azl_lock **out, struct azl_err *err);
+		       const char *cache_dir, struct azl_lock **out,
+		       struct azl_err *err);
 
 #endif

@@ -7,6 +7,7 @@ base=$(azl_fixture_repo base)
 v2=$(azl_fixture_repo base-v2)
 key=$(azl_fixture_key A)
 t=$(azl_tmpdir)
+export XDG_CACHE_HOME=$t/xdg-cache   # a private parsed-metadata cache
 
 # manifest FILE REPO_DIR PACKAGES [EXTRA YAML LINES]
 manifest() {
@@ -80,6 +81,19 @@ mkdir "$t/again"
 cp "$t/app.yaml" "$t/again/app.yaml"
 assert_exit 0 "$AZL" -q lock "$t/again/app.yaml"
 cmp "$t/app.lock.json" "$t/again/app.lock.json" || fail "same inputs, different lockfile"
+
+# The parsed-metadata cache: filled by the first run, and the same bytes
+# with it, without it, and with a damaged entry.
+solv=$(ls "$XDG_CACHE_HOME"/azl-compose/metadata/*.solv)
+[ "$(echo "$solv" | wc -l)" -eq 1 ] || fail "expected one cached primary, got: $solv"
+rm "$t/again/app.lock.json"
+assert_exit 0 "$AZL" -q lock "$t/again/app.yaml" --no-cache
+cmp "$t/app.lock.json" "$t/again/app.lock.json" || fail "--no-cache gives another lockfile"
+head -c 100 "$solv" >"$solv.cut" && mv "$solv.cut" "$solv"
+rm "$t/again/app.lock.json"
+assert_exit 0 "$AZL" -q lock "$t/again/app.yaml"
+cmp "$t/app.lock.json" "$t/again/app.lock.json" || fail "a damaged cache entry changed the lockfile"
+[ "$(stat -c %s "$solv")" -gt 100 ] || fail "the damaged cache entry was not rewritten"
 
 # --- weak deps, obsoletes, excludes, sonames and file deps ------------------
 manifest "$t/weak.yaml" "$base" azl-app "install_weak_deps: true"

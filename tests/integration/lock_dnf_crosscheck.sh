@@ -7,6 +7,7 @@
 command -v dnf >/dev/null || skip "dnf is not installed (apt-get install dnf)"
 
 t=$(azl_tmpdir)
+export XDG_CACHE_HOME=$t/xdg-cache   # a private parsed-metadata cache
 mkdir -p "$t/repos" "$t/root"
 
 # dnf's name-version-release.arch list for: REPO_DIR WEAK(True|False) EXCLUDE PKG...

@@ -4,6 +4,7 @@
 
 base=$(azl_fixture_repo base)
 t=$(azl_tmpdir)
+export XDG_CACHE_HOME=$t/xdg-cache   # a private parsed-metadata cache
 
 # manifest NAME BASEURL PACKAGE: writes $t/NAME.yaml
 manifest() {
@@ -12,10 +13,12 @@ manifest() {
 }
 
 # expect_fail NAME NEEDLE...: lock exits 1, names every needle, writes nothing.
+# --no-cache: the parsed-metadata cache, keyed by the checksum repomd.xml
+# names, would otherwise (rightly) never look at a primary swapped behind it.
 expect_fail() {
 	local name=$1
 	shift
-	assert_exit 1 "$AZL" lock "$t/$name.yaml"
+	assert_exit 1 "$AZL" lock "$t/$name.yaml" --no-cache
 	for n in "$@"; do assert_contains "$ERR" "$n" "$name: error message"; done
 	assert_no_file "$t/$name.lock.json"
 	ls "$t" | grep -q '\.tmp' && fail "$name: left a temporary file in $t"
