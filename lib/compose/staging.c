@@ -51,7 +51,8 @@ static int list_dir(int dfd, char ***names, size_t *n)
 	}
 	closedir(d);
 	/* sorted: every caller walks these names in model order. */
-	qsort(*names, *n, sizeof(**names), name_cmp);
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), name_cmp);
 	return 0;
 }
 
