@@ -141,6 +141,23 @@ for p in azl-libfoo-1.0-1.x86_64 azl-app-1.0-1.x86_64; do
 		fail "$p.rpm differs when rebuilt from the same spec"
 done
 
+# --- azl_fixture_manifest: gz, zstd and xz repodata lock to the same set
+for r in base base-zstd base-xz; do
+	mkdir -p "$t/m-$r"
+	azl_fixture_manifest "$t/m-$r/m.yaml" "$r" azl-app azl-foo-tools
+	assert_contains "$t/m-$r/m.yaml" "baseurl: file://$fx/$r/"
+	assert_exit 0 "$AZL" lock "$t/m-$r/m.yaml"
+	grep -E '"(name|version|arch|checksum)"' "$t/m-$r/m.lock.json" >"$t/set-$r"
+	assert_contains "$t/set-$r" '"name": "azl-foo-tools"'
+done
+cmp "$t/set-base" "$t/set-base-zstd" || fail "base and base-zstd lock differently"
+cmp "$t/set-base" "$t/set-base-xz" || fail "base and base-xz lock differently"
+mkdir -p "$t/m-unsigned"
+azl_fixture_manifest "$t/m-unsigned/m.yaml" unsigned azl-unsigned-hello
+assert_contains "$t/m-unsigned/m.yaml" 'gpgcheck: false'
+assert_exit 0 "$AZL" lock "$t/m-unsigned/m.yaml"
+assert_contains "$t/m-unsigned/m.lock.json" '"name": "azl-unsigned-world"'
+
 # --- an independent solver (dnf/libsolv) agrees with the design
 dnfq() { # repo packages... -> the transaction's package list
 	dnf --setopt=reposdir=/dev/null --setopt=cachedir="$t/dnf-cache" \
