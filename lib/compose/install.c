@@ -721,7 +721,7 @@ struct idmap {
 	char **names;
 	uint32_t *ids;
 	size_t n;
-	const char *last;     /* one-entry cache: files mostly share owners */
+	char *last;           /* one-entry cache (a copy): files mostly share owners */
 	int last_found;
 	uint32_t last_id;
 };
@@ -775,7 +775,8 @@ static int idmap_get(struct idmap *m, const char *name, uint32_t *id)
 		*id = m->last_id;
 		return m->last_found;
 	}
-	m->last = name;
+	free(m->last);
+	m->last = azl_xstrdup(name);
 	m->last_found = 0;
 	m->last_id = 0;
 	for (size_t i = 0; i < m->n && !m->last_found; i++)
@@ -793,6 +794,7 @@ static void idmap_free(struct idmap *m)
 {
 	strv_free(m->names, m->n);
 	free(m->ids);
+	free(m->last);
 }
 
 static void resolve_node(struct azl_node *nd, struct idmap *users,
