@@ -36,6 +36,7 @@
 #define NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | \
 		  CLONE_NEWIPC | CLONE_NEWUTS)
 #define SCRIPT_PATH "/tmp/rpm-tmp.script"
+#define INPUT_PATH "/tmp/rpm-tmp.input"
 #define DEFAULT_TIMEOUT 300
 #define DEFAULT_OUTPUT (64 * 1024)
 #define SETUP_FAILED 125
@@ -171,23 +172,31 @@ static void setup_root(const struct child *x)
 		fail(x, "detaching the host tree");
 }
 
+static void write_tmp(const struct child *x, const char *path,
+		      const char *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || azl_write_all(fd, data, len) < 0)
+		fail(x, path);
+	close(fd);
+}
+
+/* Into the sandbox's own /tmp: a file, not a pipe, so a large input can
+ * never block the build against a scriptlet that does not read it. */
 static void write_script(const struct child *x)
 {
-	const char *b = x->s->body;
-	int fd;
-
-	if (!b)
-		return;
-	fd = open(SCRIPT_PATH, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || azl_write_all(fd, b, strlen(b)) < 0)
-		fail(x, "writing " SCRIPT_PATH);
-	close(fd);
+	if (x->s->body)
+		write_tmp(x, SCRIPT_PATH, x->s->body, strlen(x->s->body));
+	if (x->s->input)
+		write_tmp(x, INPUT_PATH, x->s->input, x->s->input_len);
 }
 
 __attribute__((noreturn)) static void script_main(const struct child *x)
 {
-	int in = open("/dev/null", O_RDONLY);
+	int in = open(x->s->input ? INPUT_PATH : "/dev/null", O_RDONLY);
 
+	if (x->s->input)
+		(void)unlink(INPUT_PATH); /* open is enough */
 	setsid();
 	umask(022);
 	if (in < 0 || dup2(in, 0) < 0 || dup2(x->out_fd, 1) < 0 ||
@@ -573,8 +582,9 @@ int azl_sandbox_probe(const char *tmpdir, struct azl_err *err)
 {
 	struct azl_fs *fs = azl_fs_new();
 	struct azl_staging *st = NULL;
-	struct azl_scriptlet s = { "probe", "%probe", "/azl-no-such-interpreter",
-				   NULL, NULL, -1, -1 };
+	struct azl_scriptlet s = { .label = "probe", .kind = "%probe",
+				   .interpreter = "/azl-no-such-interpreter",
+				   .arg1 = -1, .arg2 = -1 };
 	struct azl_sandbox_opts o = { .timeout_s = 30 };
 	struct azl_sandbox_result res;
 	struct azl_err e = { 0 };

@@ -12,7 +12,7 @@
  * the host; /proc is the namespace's own, with sys, irq, bus and fs read-only
  * and sysrq-trigger, kcore and timer_list masked; /tmp is a tmpfs; only a
  * down loopback interface; hostname "localhost"; umask 022; cwd /;
- * stdin /dev/null; CAP_SYS_ADMIN dropped from the bounding set so the
+ * stdin /dev/null or the given input; CAP_SYS_ADMIN dropped from the bounding set so the
  * scriptlet cannot undo those mounts.  The environment is exactly
  *   PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TZ=UTC LC_ALL=C LANG=C
  *   SOURCE_DATE_EPOCH=<opts>
@@ -35,6 +35,10 @@ struct azl_scriptlet {
 	const char *const *args;  /* extra interpreter args, NULL-terminated; may be NULL */
 	const char *body;         /* script text; NULL: run the interpreter alone */
 	int arg1, arg2;           /* instance counts passed after the script; < 0: none */
+	/* stdin of the scriptlet (file triggers read the matching paths, one
+	 * per line, as rpm feeds them); NULL: /dev/null */
+	const char *input;
+	size_t input_len;
 };
 
 struct azl_sandbox_opts {

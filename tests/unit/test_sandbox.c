@@ -88,8 +88,9 @@ static int run(struct azl_staging *st, const char *body, int arg1,
 	       unsigned timeout, struct azl_sandbox_result *res,
 	       struct azl_err *err)
 {
-	struct azl_scriptlet s = { "azl-test-1-1.x86_64", "%post", "/bin/sh",
-				   NULL, body, arg1, -1 };
+	struct azl_scriptlet s = { .label = "azl-test-1-1.x86_64",
+				   .kind = "%post", .interpreter = "/bin/sh",
+				   .body = body, .arg1 = arg1, .arg2 = -1 };
 	struct azl_sandbox_opts o = { .timeout_s = timeout,
 				      .source_date_epoch = SDE };
 	azl_err_clear(err);
@@ -198,7 +199,9 @@ static void test_failure(void)
 	CHECK_STR(res.output, "oops\nbad\n");
 	azl_sandbox_result_release(&res);
 
-	struct azl_scriptlet s = { "pkg-2", "%pre", "/usr/bin/lua", NULL, "x", 2, -1 };
+	struct azl_scriptlet s = { .label = "pkg-2", .kind = "%pre",
+				   .interpreter = "/usr/bin/lua", .body = "x",
+				   .arg1 = 2, .arg2 = -1 };
 	struct azl_sandbox_opts o = { .timeout_s = 10 };
 	r = azl_sandbox_run(st, &s, &o, &res, &err);
 	CHECK(r == -ECANCELED && res.status == 127);
@@ -210,9 +213,23 @@ static void test_failure(void)
 	CHECK_CONTAINS(err.msg, "pkg-2: %pre scriptlet: rpm's built-in lua");
 	azl_sandbox_result_release(&res);
 
+	/* a file trigger reads the matching paths on stdin */
+	struct azl_scriptlet t = { .label = "pkg-4", .kind = "%transfiletriggerin",
+				   .interpreter = "/bin/sh",
+				   .body = "cat; ls /tmp; echo \"$1 $2\"",
+				   .arg1 = 1, .arg2 = 0,
+				   .input = "/usr/lib/a.so\n/usr/lib/b.so\n",
+				   .input_len = 28 };
+	r = azl_sandbox_run(st, &t, &o, &res, &err);
+	CHECK(r == 0);
+	CHECK_STR(res.output, "/usr/lib/a.so\n/usr/lib/b.so\nrpm-tmp.script\n1 0\n");
+	azl_sandbox_result_release(&res);
+
 	/* -p style (no body) with arguments, and a bounded output */
 	const char *const args[] = { "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done; echo \"$0 $#\"", "argzero", NULL };
-	struct azl_scriptlet p = { "pkg-3", "%posttrans", "/bin/sh", args, NULL, 0, -1 };
+	struct azl_scriptlet p = { .label = "pkg-3", .kind = "%posttrans",
+				   .interpreter = "/bin/sh", .args = args,
+				   .arg1 = 0, .arg2 = -1 };
 	o.output_max = 64;
 	r = azl_sandbox_run(st, &p, &o, &res, &err);
 	CHECK(r == 0 && res.output_truncated && res.output_len == 64);
@@ -415,9 +432,11 @@ static int run_post(struct azl_staging *st, const struct azl_rpm_info *info,
 		    struct azl_err *err)
 {
 	const struct azl_script *p = &info->postin;
-	struct azl_scriptlet s = { info->nevra, "%post", p->argv ? p->argv[0] : NULL,
-				   p->argv ? (const char *const *)p->argv + 1 : NULL,
-				   p->body, 1, -1 };
+	struct azl_scriptlet s = {
+		.label = info->nevra, .kind = "%post",
+		.interpreter = p->argv ? p->argv[0] : NULL,
+		.args = p->argv ? (const char *const *)p->argv + 1 : NULL,
+		.body = p->body, .arg1 = 1, .arg2 = -1 };
 	struct azl_sandbox_opts o = { .timeout_s = timeout,
 				      .source_date_epoch = SDE };
 	azl_err_clear(err);
