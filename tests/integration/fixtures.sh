@@ -173,6 +173,9 @@ if command -v dnf >/dev/null; then
 	assert_not_contains "$t/dnf" 'i686'
 	assert_not_contains "$t/dnf" 'azl-extra'
 	assert_eq "$(grep -cE ' azl-ssl-(a|b) ' "$t/dnf")" 1 "exactly one ssl alternative"
+	# /usr/bin/sh is only in azl-busybox's file list.
+	dnfq base azl-foo-tools >"$t/dnf"
+	assert_contains "$t/dnf" ' azl-busybox '
 	dnfq base-xz azl-broken >"$t/dnf"
 	assert_contains "$t/dnf" 'nothing provides azl-missing-dep needed by azl-broken'
 	dnfq base-v2 azl-app >"$t/dnf"
