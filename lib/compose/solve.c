@@ -228,22 +228,87 @@ static int usable(Pool *pool, Id p)
 
 /* ---- requests ---- */
 
-/* Packages named `name`; failing that, packages providing it (as dnf
- * does for `install NAME`). */
-static void name_candidates(Pool *pool, const char *name, Queue *q)
+/* Usable packages matching dep (a name or NAME OP EVR): those whose name
+ * it is first; failing that, everything providing it (as dnf does for
+ * `install NAME`). */
+static void dep_candidates(Pool *pool, Id name, Id dep, Queue *q)
 {
-	Id id = pool_str2id(pool, name, 0), p, pp;
+	Id p, pp;
 
-	if (!id)
-		return;
-	FOR_PROVIDES(p, pp, id)
-		if (pool->solvables[p].name == id && usable(pool, p))
+	FOR_PROVIDES(p, pp, dep)
+		if (pool->solvables[p].name == name && usable(pool, p))
 			queue_push(q, p);
 	if (q->count)
 		return;
-	FOR_PROVIDES(p, pp, id)
+	FOR_PROVIDES(p, pp, dep)
 		if (usable(pool, p))
 			queue_push(q, p);
+}
+
+/* dnf's other spellings: name.arch, name-version, name-version-release,
+ * name-version-release.arch (epoch only when non-zero). */
+static void nevra_candidates(Pool *pool, const char *spec, Queue *q)
+{
+	Id p;
+
+	FOR_POOL_SOLVABLES(p) {
+		Solvable *s = pool->solvables + p;
+		const char *n = pool_id2str(pool, s->name), *evr = pool_id2str(pool, s->evr);
+		const char *arch = pool_id2str(pool, s->arch), *rest = spec + strlen(n);
+		size_t vlen = strcspn(evr, "-"), alen = strlen(arch);
+
+		if (strncmp(spec, n, strlen(n)) || !usable(pool, p))
+			continue;
+		if (*rest == '-' && !strncmp(rest + 1, evr, strlen(evr)))
+			rest += 1 + strlen(evr);         /* -version-release */
+		else if (*rest == '-' && !strncmp(rest + 1, evr, vlen) &&
+			 (!rest[1 + vlen] || rest[1 + vlen] == '.'))
+			rest += 1 + vlen;                /* -version */
+		if (*rest == '.' && !strncmp(rest + 1, arch, alen) && !rest[1 + alen])
+			rest += 1 + alen;
+		if (!*rest && rest != spec + strlen(n))
+			queue_push(q, p);
+	}
+}
+
+/* "NAME OP EVR" as the manifest stores it, else 0. */
+static Id versioned_dep(Pool *pool, const char *spec, Id *name)
+{
+	static const struct { const char *op; int flags; } ops[] = {
+		{ "<=", REL_LT | REL_EQ }, { ">=", REL_GT | REL_EQ },
+		{ "=", REL_EQ }, { "<", REL_LT }, { ">", REL_GT },
+	};
+	const char *sp = strchr(spec, ' ');
+	Id dep = 0;
+
+	if (!sp)
+		return 0;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]) && !dep; i++) {
+		size_t ol = strlen(ops[i].op);
+		if (strncmp(sp + 1, ops[i].op, ol) || sp[1 + ol] != ' ')
+			continue;
+		*name = pool_strn2id(pool, spec, (unsigned)(sp - spec), 1);
+		dep = pool_rel2id(pool, *name, pool_str2id(pool, sp + 2 + ol, 1),
+				  ops[i].flags, 1);
+	}
+	return dep;
+}
+
+/* Candidates for one manifest item; 1 when it was a plain name. */
+static int spec_candidates(Pool *pool, const char *spec, Queue *q)
+{
+	Id name = 0, dep = versioned_dep(pool, spec, &name);
+
+	if (dep) {
+		dep_candidates(pool, name, dep, q);
+		return 0;
+	}
+	if ((name = pool_str2id(pool, spec, 0)))
+		dep_candidates(pool, name, name, q);
+	if (q->count)
+		return 1;
+	nevra_candidates(pool, spec, q);
+	return 0;
 }
 
 static int obsoletes_any(Pool *pool, Solvable *s, const Queue *q, int n)
@@ -273,17 +338,18 @@ static void add_obsoleters(Pool *pool, Queue *q)
 static int request_job(Pool *pool, const char *name, Queue *job, struct azl_err *err)
 {
 	Queue q;
-	int rc = 0;
+	int rc = 0, plain;
 
 	queue_init(&q);
-	name_candidates(pool, name, &q);
+	plain = spec_candidates(pool, name, &q);
 	if (!q.count) {
 		rc = azl_errf(err, -ENOENT, "package %s: no package of that name (or "
 			      "providing it) in the repositories%s", name,
 			      pool->considered ? ", after excludes" : "");
 		goto out;
 	}
-	add_obsoleters(pool, &q);
+	if (plain)
+		add_obsoleters(pool, &q);
 	queue_push2(job, SOLVER_INSTALL | SOLVER_SOLVABLE_ONE_OF,
 		    pool_queuetowhatprovides(pool, &q));
 out:

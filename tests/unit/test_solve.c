@@ -364,6 +364,56 @@ static void test_bad_metadata(void)
 	free(p);
 }
 
+/* The manifest's other spellings: NAME OP EVR, name.arch, name-version... */
+static void test_specs(const char *url2)
+{
+	static const struct { const char *spec, *want; } cases[] = {
+		{ "libfoo", "libfoo-1.1" },
+		{ "libfoo.i686", "libfoo-1.0-1.i686" },
+		{ "libfoo = 1.0", "libfoo-1.0-1.x86_64" },
+		{ "libfoo < 1.1", "libfoo-1.0-1.x86_64" },
+		{ "libfoo >= 1.0", "libfoo-1.1-1.x86_64" },
+		{ "libfoo-1.0", "libfoo-1.0-1.x86_64" },
+		{ "libfoo-1.0-1", "libfoo-1.0-1.x86_64" },
+		{ "libfoo-1.0-1.i686", "libfoo-1.0-1.i686" },
+	};
+	struct result r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *spec = (char *)cases[i].spec, *nevra = NULL;
+		struct azl_solve_request req = { .packages = &spec, .npackages = 1 };
+		solve(url2, &req, &r);
+		CHECK(r.rc == 0 && r.lock && r.lock->npkgs == 1);
+		if (r.lock && r.lock->npkgs == 1)
+			nevra = azl_lock_pkg_nevra(&r.lock->pkgs[0]);
+		CHECK_CONTAINS(nevra, cases[i].want);
+		free(nevra);
+		azl_lock_free(r.lock);
+	}
+}
+
+/* Packages pinned by sha1 are refused at the lock, naming the package. */
+static void test_sha1_package(void)
+{
+	char *text = azl_xasprintf("%s<package type=\"rpm\"><name>old</name><arch>noarch"
+		"</arch><version epoch=\"0\" ver=\"1\" rel=\"1\"/><checksum type=\"sha\" "
+		"pkgid=\"YES\">0123456789012345678901234567890123456789</checksum>"
+		"<size package=\"1\"/><location href=\"old.rpm\"/><format>"
+		"<rpm:provides><rpm:entry name=\"old\"/></rpm:provides></format>"
+		"</package></metadata>\n", HEAD);
+	char *url = make_repo_raw("sha1", text, NULL), *want[] = { "old" };
+	struct azl_solve_request req = { .packages = want, .npackages = 1 };
+	struct result r;
+
+	solve(url, &req, &r);
+	CHECK(r.rc < 0 && !r.lock);
+	CHECK_CONTAINS(r.err.msg, "old-1-1.noarch");
+	CHECK_CONTAINS(r.err.msg, "sha1");
+	CHECK_CONTAINS(r.err.msg, "sha256");
+	free(url);
+	free(text);
+}
+
 static void test_repomd_parse(void)
 {
 	struct azl_repo_md md = { 0 };
@@ -392,6 +442,8 @@ int main(void)
 	test_problems(url1);
 	test_pins(url1, url2);
 	test_bad_metadata();
+	test_specs(url2);
+	test_sha1_package();
 	test_repomd_parse();
 	cmd = azl_xasprintf("rm -rf '%s'", tmp);
 	CHECK(system(cmd) == 0);
