@@ -86,6 +86,14 @@ done
 rpm2cpio "$fs" | (cd "$t" && cpio -idm --quiet ./etc/passwd ./etc/group)
 assert_contains "$t/etc/passwd" 'azl:x:1000:1000:'
 assert_contains "$t/etc/group" 'azl:x:1000:'
+# foo-tool really runs against libfoo: it exits with libfoo's version (10).
+mkdir -p "$t/run"
+for p in azl-foo-tools-1.0-1.x86_64 azl-libfoo-1.0-1.x86_64; do
+	rpm2cpio "$(pkg base "$p")" | (cd "$t/run" && cpio -idm --quiet)
+done
+rc=0
+LD_LIBRARY_PATH=$t/run/usr/lib64 "$t/run/usr/bin/foo-tool" || rc=$?
+assert_eq "$rc" 10 "foo-tool's exit status (libfoo 1.0's foo_version)"
 for c in zstd gzip xz; do
 	assert_eq "$(q --qf '%{PAYLOADCOMPRESSOR}' "$(pkg base azl-$c-payload-1.0-1.noarch)")" "$c" "payload of azl-$c-payload"
 done
