@@ -578,6 +578,16 @@ void azl_sandbox_result_release(struct azl_sandbox_result *res)
 	res->status = -1;
 }
 
+bool azl_scriptlet_is_critical(const char *kind)
+{
+	static const char *const critical[] = { "%pretrans", "%pre", "%preun",
+						"%verifyscript" };
+	for (size_t i = 0; kind && i < sizeof(critical) / sizeof(critical[0]); i++)
+		if (!strcmp(kind, critical[i]))
+			return true;
+	return false;
+}
+
 int azl_sandbox_probe(const char *tmpdir, struct azl_err *err)
 {
 	struct azl_fs *fs = azl_fs_new();

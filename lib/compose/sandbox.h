@@ -67,6 +67,12 @@ int azl_sandbox_run(struct azl_staging *st, const struct azl_scriptlet *s,
 
 void azl_sandbox_result_release(struct azl_sandbox_result *res);
 
+/* rpm's rule for what a failure means: true for the scriptlets rpm treats
+ * as critical (%pretrans, %pre, %preun, %verifyscript: the package is not
+ * installed), false for the rest (%post, %posttrans, triggers: rpm prints
+ * "warning: %post(NEVRA) scriptlet failed, exit status N" and goes on). */
+bool azl_scriptlet_is_critical(const char *kind);
+
 /* 0 if this host lets the caller create the namespaces and mount an overlay
  * in them (probed with a throwaway tree under tmpdir), else an error saying
  * which step failed.  Lets tests and the build say why scriptlets cannot run. */

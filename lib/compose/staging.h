@@ -21,7 +21,11 @@
  * Ownership inside the sandbox: an unprivileged caller maps only uid/gid 0
  * to itself, so every file looks root-owned and chown to another id fails
  * (EINVAL).  A root caller maps ids 0..65535 to themselves, lower files
- * carry the model's uid/gid, and chown inside works and is captured. */
+ * carry the model's uid/gid (ids above 65535 show as 65534), and chown
+ * inside works and is captured.
+ *
+ * Needs overlayfs in a user namespace (Linux >= 5.11); azl_sandbox_probe()
+ * says when it is missing.  There is no copy-based fallback. */
 #ifndef AZL_COMPOSE_STAGING_H
 #define AZL_COMPOSE_STAGING_H
 

@@ -527,6 +527,9 @@ int main(void)
 {
 	struct azl_err err = { 0 };
 
+	CHECK(azl_scriptlet_is_critical("%pre") && azl_scriptlet_is_critical("%pretrans"));
+	CHECK(!azl_scriptlet_is_critical("%post") && !azl_scriptlet_is_critical("%posttrans"));
+	CHECK(!azl_scriptlet_is_critical("%transfiletriggerin") && !azl_scriptlet_is_critical(NULL));
 	if (access(BUSYBOX, X_OK) < 0) {
 		printf("no %s (apt-get install busybox-static)\n", BUSYBOX);
 		return 77;
