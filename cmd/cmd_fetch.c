@@ -1,5 +1,6 @@
 /* azl-compose fetch: download the locked packages into the cache. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,8 +27,10 @@ struct fetch_args {
 	struct azl_global g;
 };
 
-/* Progress shown on a terminal: one line redrawn at most ten times a second. */
+/* Progress shown on a terminal: one line redrawn at most ten times a
+ * second.  Package lines come from worker threads, hence the lock. */
 struct progress {
+	pthread_mutex_t mu;
 	bool tty;
 	const struct azl_global *g;
 	int64_t last_ms;
@@ -108,6 +111,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total,
 
 	if (!p->tty || p->g->verbose < 0 || (t - p->last_ms < 100 && items < nitems))
 		return;
+	pthread_mutex_lock(&p->mu);
 	p->last_ms = t;
 	fill = total ? (size_t)(30 * (done > total ? total : done) / total) : 0;
 	memset(bar, '#', fill);
@@ -116,6 +120,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total,
 	fprintf(stderr, "\r[%s] %zu/%zu packages  %.1f/%.1f MiB", bar, items,
 		nitems, done / 1048576.0, total / 1048576.0);
 	p->drawn = true;
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void on_package(void *ctx, const struct azl_lock_pkg *pkg,
@@ -130,8 +135,10 @@ static void on_package(void *ctx, const struct azl_lock_pkg *pkg,
 	if (p->g->verbose < 0 || (p->tty && p->g->verbose < 1))
 		return;
 	nevra = azl_lock_pkg_nevra(pkg);
+	pthread_mutex_lock(&p->mu);
 	clear_bar(p);
 	fprintf(stderr, "%s %s\n", ev == AZL_PKG_CACHED ? "cached " : "fetched", nevra);
+	pthread_mutex_unlock(&p->mu);
 	free(nevra);
 }
 
@@ -159,7 +166,8 @@ static int do_fetch(const struct fetch_args *a, struct azl_cache *c,
 	struct azl_manifest *m = NULL;
 	struct azl_lock *lock = NULL;
 	struct azl_fetch_opts fo;
-	struct progress prog = { .tty = isatty(2), .g = &a->g };
+	struct progress prog = { .mu = PTHREAD_MUTEX_INITIALIZER, .tty = isatty(2),
+				 .g = &a->g };
 	struct azl_packages_cb cb = { on_package, &prog };
 	struct azl_packages_stats st = { 0 };
 	int r;

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +31,21 @@ struct tmp_lock {
 	int fd;
 };
 
+struct pending_row {
+	char sha256[65];
+	uint64_t size;
+	char *kind, *name;
+};
+
 struct azl_cache {
 	char *dir;
 	sqlite3 *db;
+	pthread_mutex_t mu;       /* locks and rows: inserts may run in threads */
 	struct tmp_lock *locks;
 	size_t nlocks;
+	int batch;
+	struct pending_row *rows; /* batch: renamed, index row not yet written */
+	size_t nrows;
 };
 
 static const char schema[] =
@@ -89,6 +100,7 @@ int azl_cache_open(const char *dir, struct azl_cache **out, struct azl_err *err)
 	char *sub = NULL;
 	int r;
 
+	pthread_mutex_init(&c->mu, NULL);
 	c->dir = dir ? azl_xstrdup(dir) : default_dir();
 	if (!c->dir) {
 		r = azl_err_input(err, "no cache folder: set --cache-dir, "
@@ -117,10 +129,13 @@ void azl_cache_close(struct azl_cache *c)
 {
 	if (!c)
 		return;
+	if (c->db && c->nrows)
+		azl_cache_batch_commit(c, NULL);
 	for (size_t i = 0; i < c->nlocks; i++)
 		close(c->locks[i].fd);
 	free(c->locks);
 	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->mu);
 	free(c->dir);
 	free(c);
 }
@@ -224,22 +239,31 @@ char *azl_cache_lookup(struct azl_cache *c, const char *sha256)
 
 static int remember_lock(struct azl_cache *c, const char *sha256, int fd)
 {
+	pthread_mutex_lock(&c->mu);
 	c->locks = azl_xrealloc(c->locks, (c->nlocks + 1) * sizeof(*c->locks));
 	snprintf(c->locks[c->nlocks].sha256, 65, "%s", sha256);
 	c->locks[c->nlocks].fd = fd;
 	c->nlocks++;
+	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
 
 static void release_lock(struct azl_cache *c, const char *sha256)
 {
+	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->nlocks; i++) {
 		if (strcmp(c->locks[i].sha256, sha256))
 			continue;
 		close(c->locks[i].fd);
 		c->locks[i] = c->locks[--c->nlocks];
-		return;
+		break;
 	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void azl_cache_tmp_release(struct azl_cache *c, const char *sha256)
+{
+	release_lock(c, sha256);
 }
 
 char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256)
@@ -277,7 +301,7 @@ static int move_into_place(struct azl_cache *c, const char *tmp,
 	if (r < 0)
 		goto out;
 	fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0 || fchmod(fd, 0444) < 0) {
+	if (fd < 0 || (!c->batch && fsync(fd) < 0) || fchmod(fd, 0444) < 0) {
 		r = azl_errf(err, -errno, "%s: %s", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -290,6 +314,60 @@ static int move_into_place(struct azl_cache *c, const char *tmp,
 out:
 	free(dir);
 	free(dst);
+	return r;
+}
+
+static void defer_row(struct azl_cache *c, const char *sha256, uint64_t size,
+		      const char *kind, const char *name)
+{
+	struct pending_row *row;
+
+	pthread_mutex_lock(&c->mu);
+	c->rows = azl_xrealloc(c->rows, (c->nrows + 1) * sizeof(*c->rows));
+	row = &c->rows[c->nrows++];
+	snprintf(row->sha256, sizeof(row->sha256), "%s", sha256);
+	row->size = size;
+	row->kind = azl_xstrdup(kind ? kind : "");
+	row->name = azl_xstrdup(name ? name : "");
+	pthread_mutex_unlock(&c->mu);
+}
+
+void azl_cache_batch_begin(struct azl_cache *c)
+{
+	c->batch = 1;
+}
+
+/* Rows of a batch in one transaction, after one syncfs made their blobs
+ * durable: a row never names a blob that a power cut could empty. */
+int azl_cache_batch_commit(struct azl_cache *c, struct azl_err *err)
+{
+	int fd, r = 0;
+
+	c->batch = 0;
+	if (!c->nrows)
+		return 0;
+	fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) < 0)
+		r = azl_errf(err, -errno, "%s: sync: %s", c->dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		r = db_fail(c, err, "begin");
+	for (size_t i = 0; r == 0 && i < c->nrows; i++)
+		if (row_put(c, c->rows[i].sha256, c->rows[i].size, c->rows[i].kind,
+			    c->rows[i].name) < 0)
+			r = db_fail(c, err, "insert");
+	if (r == 0 && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		r = db_fail(c, err, "commit");
+	if (r < 0)
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < c->nrows; i++) {
+		free(c->rows[i].kind);
+		free(c->rows[i].name);
+	}
+	free(c->rows);
+	c->rows = NULL;
+	c->nrows = 0;
 	return r;
 }
 
@@ -313,7 +391,9 @@ int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
 		goto out;
 	}
 	r = move_into_place(c, tmp_path, sha256, err);
-	if (r == 0 && row_put(c, sha256, got, kind, name) < 0)
+	if (r == 0 && c->batch)
+		defer_row(c, sha256, got, kind, name);
+	else if (r == 0 && row_put(c, sha256, got, kind, name) < 0)
 		r = db_fail(c, err, "insert");
 out:
 	release_lock(c, sha256);

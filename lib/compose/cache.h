@@ -35,6 +35,10 @@ char *azl_cache_lookup(struct azl_cache *c, const char *sha256);
  * be resumed: the same sha256 gives the same temporary name. */
 char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256);
 
+/* Give up the claim on sha256's temporary name after a failed download
+ * (the file itself stays the caller's to keep or unlink). */
+void azl_cache_tmp_release(struct azl_cache *c, const char *sha256);
+
 /* Check tmp_path hashes to sha256 (and size if non-zero), move it into the
  * store and record it with kind ("rpm", "primary", ...) and name (a NEVRA
  * or URL, for people reading the index).  On mismatch tmp_path is removed
@@ -42,6 +46,14 @@ char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256);
 int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
 		     const char *sha256, uint64_t size, const char *kind,
 		     const char *name, struct azl_err *err);
+
+/* Batches: between begin and commit, inserts skip their per-blob fsync
+ * and keep their index rows in memory; commit makes every blob durable with
+ * one syncfs and then writes all rows in one transaction.  Until then other
+ * processes see the blobs without rows (and adopt them after re-hashing).
+ * Inserts may run from several threads.  azl_cache_close commits. */
+void azl_cache_batch_begin(struct azl_cache *c);
+int azl_cache_batch_commit(struct azl_cache *c, struct azl_err *err);
 
 /* Check every index row against its blob; used by tests and `fetch --verify-cache`.
  * Returns 0 when consistent, else an error naming the first bad blob. */

@@ -5,7 +5,9 @@
  * downloads with Range when the server allows, and checks size and sha256
  * of each result before reporting success.  It writes only to the
  * destination paths the caller gives (normally temporary names inside the
- * cache); it never renames. */
+ * cache); it never renames and does not fsync (the cache makes blobs
+ * durable).  A destination that already holds a prefix of the expected
+ * content is continued, but only when a sha256 will judge the result. */
 #ifndef AZL_COMPOSE_FETCH_H
 #define AZL_COMPOSE_FETCH_H
 
@@ -13,6 +15,8 @@
 #include <stdint.h>
 
 #include "base/err.h"
+
+struct azl_fetch_item;
 
 struct azl_fetch_opts {
 	int parallel;          /* concurrent transfers; 0 = 8 */
@@ -24,6 +28,11 @@ struct azl_fetch_opts {
 	void (*progress)(void *ctx, uint64_t done_bytes, uint64_t total_bytes,
 			 size_t done_items, size_t total_items);
 	void *progress_ctx;
+	/* Called from the calling thread once per item as soon as it has
+	 * finished (result and error set), so checks can overlap the other
+	 * downloads; index is the item's position.  May be NULL. */
+	void (*done)(void *ctx, struct azl_fetch_item *item, size_t index);
+	void *done_ctx;
 };
 
 struct azl_fetch_item {

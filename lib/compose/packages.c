@@ -1,12 +1,17 @@
 /* The fetch stage: lockfile packages -> verified cache blobs.
  *
  * Each package is looked up in the cache first; the rest are downloaded
- * together (azl_fetch_many checks size and sha256 while streaming), then
- * signature-checked against their repository's keys and inserted.  A
- * package failing any check is reported and never inserted. */
+ * together (azl_fetch_many checks size and sha256 while streaming).  As
+ * each download finishes, a worker thread checks its signature against the
+ * repository's keys and inserts it, overlapping the other downloads; the
+ * inserts form one cache batch (one sync for all).  A package failing any
+ * check is reported and never inserted. */
+
+#define WORKERS 2
 #include "compose/packages.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +20,6 @@
 #include "base/buf.h"
 #include "sign/rpmsig.h"
 
-struct pkgs_ctx {
-	const struct azl_manifest *m;
-	const struct azl_lock *lock;
-	struct azl_cache *c;
-	const struct azl_packages_cb *cb;
-	struct azl_packages_stats st;
-	struct azl_keyring **keyrings; /* per manifest repo, loaded on use */
-	struct azl_buf failures;       /* one message a line */
-};
-
 /* One package on its way through download, check and insert. */
 struct pending {
 	const struct azl_lock_pkg *p;
@@ -32,6 +27,24 @@ struct pending {
 	char *nevra, *url, *tmp;
 };
 
+struct pkgs_ctx {
+	pthread_mutex_t mu;            /* st, failures, cb; queue below */
+	pthread_cond_t cv;
+	size_t *queue;                 /* indexes of downloads to check */
+	size_t nqueued, ntaken;
+	int closed;
+	struct pending *qs;
+	const struct azl_manifest *m;
+	const struct azl_lock *lock;
+	struct azl_cache *c;
+	const struct azl_packages_cb *cb;
+	struct azl_packages_stats st;
+	struct azl_keyring **keyrings; /* per manifest repo, loaded on use */
+	struct azl_buf failures;       /* one message a line */
+	int commit_failed;             /* the cache index could not be written */
+};
+
+/* Callers hold x->mu once worker threads run. */
 static void event(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 		  enum azl_pkg_event ev, const char *msg)
 {
@@ -40,7 +53,7 @@ static void event(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 			azl_buf_addc(&x->failures, '\n');
 		azl_buf_adds(&x->failures, msg);
 	}
-	if (x->cb && x->cb->on_package)
+	if (p && x->cb && x->cb->on_package)
 		x->cb->on_package(x->cb->ctx, p, ev, msg);
 }
 
@@ -116,6 +129,7 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 		   bool offline, struct pending *q, struct azl_err *err)
 {
 	struct azl_err e = { 0 };
+	struct azl_keyring *k;
 	char *blob;
 
 	q->p = p;
@@ -126,6 +140,10 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 				     p->name, p->repo);
 	q->nevra = azl_lock_pkg_nevra(p);
 	q->url = pkg_url(x, p, q->repo);
+	/* Load the keys now: bad key files stop us before any download, and
+	 * worker threads later only read the keyrings. */
+	if (keyring_for(x, q->repo, &k, err) < 0)
+		return err->code;
 	blob = azl_cache_lookup(x->c, p->sha256);
 	if (blob) {
 		int r = check_sig(x, q, blob, &e);
@@ -171,43 +189,71 @@ static void drop_tmp(const struct pending *q)
 		unlink(q->tmp);
 }
 
-/* After a successful download: signature, then into the cache. */
-static void settle(struct pkgs_ctx *x, struct pending *q,
-		   const struct azl_fetch_item *it, struct azl_err *err)
+/* A finished download: signature, then into the cache (worker thread). */
+static void settle(struct pkgs_ctx *x, struct pending *q)
 {
 	struct azl_err e = { 0 };
 	int r;
 
-	if (it->result < 0) {
-		drop_tmp(q);
-		x->st.failed++;
-		event(x, q->p, AZL_PKG_FAILED, it->error);
-		return;
-	}
 	r = check_sig(x, q, q->tmp, &e);
-	if (r < 0)
+	if (r < 0) {
 		unlink(q->tmp);
-	else
+		azl_cache_tmp_release(x->c, q->p->sha256);
+	} else
 		r = azl_cache_insert(x->c, q->tmp, q->p->sha256, q->p->size,
 				     "rpm", q->nevra, &e);
-	if (r < 0 && e.kind == AZL_ERR_INPUT && !err->code)
-		*err = e;
+	pthread_mutex_lock(&x->mu);
 	if (r < 0) {
 		x->st.failed++;
 		event(x, q->p, AZL_PKG_FAILED, e.msg);
-		return;
+	} else {
+		x->st.fetched++;
+		x->st.fetched_bytes += q->p->size;
+		event(x, q->p, AZL_PKG_FETCHED, NULL);
 	}
-	x->st.fetched++;
-	x->st.fetched_bytes += q->p->size;
-	event(x, q->p, AZL_PKG_FETCHED, NULL);
+	pthread_mutex_unlock(&x->mu);
 }
 
-static int download(struct pkgs_ctx *x, const struct azl_fetch_opts *fopts,
-		    struct pending *qs, size_t n, struct azl_err *err)
+static void *worker(void *arg)
 {
-	struct azl_fetch_item *items = azl_xcalloc(n ? n : 1, sizeof(*items));
-	struct azl_err ignore = { 0 };
+	struct pkgs_ctx *x = arg;
 
+	pthread_mutex_lock(&x->mu);
+	for (;;) {
+		while (x->ntaken == x->nqueued && !x->closed)
+			pthread_cond_wait(&x->cv, &x->mu);
+		if (x->ntaken == x->nqueued)
+			break;
+		size_t i = x->queue[x->ntaken++];
+		pthread_mutex_unlock(&x->mu);
+		settle(x, &x->qs[i]);
+		pthread_mutex_lock(&x->mu);
+	}
+	pthread_mutex_unlock(&x->mu);
+	return NULL;
+}
+
+/* azl_fetch_many's per-item callback, on the downloading thread. */
+static void on_downloaded(void *ctx, struct azl_fetch_item *it, size_t i)
+{
+	struct pkgs_ctx *x = ctx;
+
+	pthread_mutex_lock(&x->mu);
+	if (it->result < 0) {
+		drop_tmp(&x->qs[i]);
+		azl_cache_tmp_release(x->c, x->qs[i].p->sha256);
+		x->st.failed++;
+		event(x, x->qs[i].p, AZL_PKG_FAILED, it->error);
+	} else {
+		x->queue[x->nqueued++] = i;
+		pthread_cond_signal(&x->cv);
+	}
+	pthread_mutex_unlock(&x->mu);
+}
+
+static void items_init(struct azl_fetch_item *items, const struct pending *qs,
+		       size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		items[i].url = qs[i].url;
 		items[i].dest = qs[i].tmp;
@@ -215,19 +261,56 @@ static int download(struct pkgs_ctx *x, const struct azl_fetch_opts *fopts,
 		items[i].sha256 = qs[i].p->sha256;
 		items[i].size = qs[i].p->size;
 	}
-	/* Each item carries its own outcome; settle() reports them all. */
-	if (n)
-		azl_fetch_many(fopts, items, n, &ignore);
-	for (size_t i = 0; i < n; i++)
-		settle(x, &qs[i], &items[i], err);
+}
+
+static int download(struct pkgs_ctx *x, const struct azl_fetch_opts *fopts,
+		    struct pending *qs, size_t n, struct azl_err *err)
+{
+	struct azl_fetch_item *items = azl_xcalloc(n ? n : 1, sizeof(*items));
+	struct azl_err ignore = { 0 }, e = { 0 };
+	struct azl_fetch_opts fo;
+	pthread_t th[WORKERS];
+	int nth = 0, started;
+
+	if (fopts)
+		fo = *fopts;
+	else
+		azl_fetch_opts_init(&fo);
+	fo.done = on_downloaded;
+	fo.done_ctx = x;
+	x->qs = qs;
+	x->queue = azl_xcalloc(n ? n : 1, sizeof(*x->queue));
+	items_init(items, qs, n);
+	azl_cache_batch_begin(x->c);
+	while (n && nth < WORKERS && pthread_create(&th[nth], NULL, worker, x) == 0)
+		nth++;
+	started = nth;
+	/* Each item carries its own outcome, reported by on_downloaded. */
+	if (n && nth)
+		azl_fetch_many(&fo, items, n, &ignore);
+	pthread_mutex_lock(&x->mu);
+	x->closed = 1;
+	pthread_cond_broadcast(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	while (nth > 0)
+		pthread_join(th[--nth], NULL);
+	if (azl_cache_batch_commit(x->c, &e) < 0) {
+		/* The blobs are in place; a later run adopts them. */
+		x->commit_failed = 1;
+		event(x, NULL, AZL_PKG_FAILED, e.msg);
+	} else if (n && !started)
+		azl_errf(err, -EAGAIN, "cannot start worker threads");
+	free(x->queue);
 	free(items);
 	return err->code;
 }
 
 static int summarise(struct pkgs_ctx *x, size_t total, struct azl_err *err)
 {
-	if (!x->st.failed && !x->st.missing)
+	if (!x->st.failed && !x->st.missing && !x->commit_failed)
 		return 0;
+	if (x->commit_failed && !x->st.failed && !x->st.missing)
+		return azl_errf(err, -EIO, "%s", azl_buf_str(&x->failures));
 	if (x->st.missing && !x->st.failed)
 		return azl_errf(err, -ENOENT, "%zu of %zu packages are not in the "
 				"cache %s (offline):\n%s", x->st.missing, total,
@@ -248,6 +331,8 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 	size_t n = 0;
 	int r = 0;
 
+	pthread_mutex_init(&x.mu, NULL);
+	pthread_cond_init(&x.cv, NULL);
 	azl_err_clear(err);
 	x.keyrings = azl_xcalloc(m->nrepos + 1, sizeof(*x.keyrings));
 	for (size_t i = 0; r == 0 && i < lock->npkgs; i++) {
@@ -277,5 +362,7 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 	free(x.keyrings);
 	free(qs);
 	azl_buf_release(&x.failures);
+	pthread_cond_destroy(&x.cv);
+	pthread_mutex_destroy(&x.mu);
 	return r;
 }

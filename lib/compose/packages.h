@@ -26,7 +26,8 @@ enum azl_pkg_event {
 };
 
 struct azl_packages_cb {
-	/* Called from the calling thread; msg NULL unless FAILED/MISSING. */
+	/* One call at a time, possibly from a worker thread; msg NULL unless
+	 * FAILED/MISSING. */
 	void (*on_package)(void *ctx, const struct azl_lock_pkg *p,
 			   enum azl_pkg_event ev, const char *msg);
 	void *ctx;
