@@ -16,6 +16,9 @@
 # shellcheck shell=bash
 
 set -euo pipefail
+# Sourcing twice must not replace the exit trap and lose its list.
+[ -n "${_azl_common_loaded:-}" ] && return 0
+_azl_common_loaded=1
 
 if [ -z "${AZL_TOP:-}" ]; then
 	AZL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
