@@ -17,8 +17,9 @@
 #
 # The tree lives at $AZL_BUILD/fixtures/<hash>/, <hash> covering the specs,
 # the sources, tests/fixtures/build.sh (the build steps) and the host tools,
-# so a second test (or a second run) reuses it.  A flock makes concurrent tests wait for one build.  The
-# tree is shared: tests must copy a repository before changing it.
+# so a second test (or a second run) reuses it.  A flock makes concurrent
+# tests wait for one build.  The tree is shared: tests must copy a
+# repository before changing it (azl_fixture_copy).
 #
 # Same specs + same tools give byte-identical unsigned packages (staging/):
 # SOURCE_DATE_EPOCH is fixed and used as build time and mtime clamp, the
