@@ -107,10 +107,12 @@ static int yaml_fail(struct ctx *c)
 	if (p->error == YAML_READER_ERROR) {
 		size_t end = p->problem_offset < c->len ? p->problem_offset : c->len;
 		line = col = 1;
-		for (size_t i = 0; i < end; i++, col++) {
+		for (size_t i = 0; i < end; i++) {
 			if (c->data[i] == '\n') {
 				line++;
-				col = 0;
+				col = 1;
+			} else if (((unsigned char)c->data[i] & 0xc0) != 0x80) {
+				col++; /* characters, as libyaml's marks count */
 			}
 		}
 	}

@@ -148,6 +148,7 @@ static const struct bad bad_cases[] = {
 	{ "name: x\n  foo: 1\n", "2:6", "invalid YAML: mapping values are not allowed" },
 	{ "name: 'x\n", "2:1", "invalid YAML: found unexpected end of stream" },
 	{ "name: x\n\xff: 1\n", "2:1", "invalid YAML: invalid leading UTF-8 octet" },
+	{ "name: x\n# \xc3\xa9\xc3\xa9 \x01\n", "2:6", "invalid YAML: control characters are not allowed" },
 	{ "name: x\nrepos: *a\n", "2:8", "anchors and aliases are not supported" },
 	{ "name: !!str x\n", "1:7", "explicit YAML tags are not supported" },
 	{ "name: x\n---\nname: y\n", "2:1", "more than one YAML document" },
