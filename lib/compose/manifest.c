@@ -575,7 +575,8 @@ static int check_gpgkey(struct ctx *c, const struct ynode *n, const char *key,
 
 /* Package names as RPM allows them. */
 #define PKGCHARS LOWER UPPER DIGIT "._+-"
-/* Versions: [epoch:]version[-release], with rpm's ~ and ^. */
+/* Versions: [epoch:]version[-release], with rpm's ~ and ^; also what a
+ * dnf-style name-[epoch:]version-release.arch item holds. */
 #define EVRCHARS PKGCHARS "~^:"
 
 /* "NAME" or "NAME OP EVR" (spaces optional around OP); stored normalised
@@ -586,7 +587,7 @@ static int check_pkgspec(struct ctx *c, const struct ynode *n, const char *key,
 	static const char *const ops[] = { "==", ">=", "<=", "=", ">", "<" };
 	char **s = field, v[120];
 	const char *p = *s, *op = NULL;
-	size_t nl = strspn(p, PKGCHARS), ol = 0;
+	size_t nl = strspn(p, EVRCHARS), ol = 0;
 
 	clip(v, sizeof(v), *s);
 	if (!nl || p[0] == '.' || p[0] == '-')
@@ -613,7 +614,7 @@ static int check_pkgspec(struct ctx *c, const struct ynode *n, const char *key,
 bad:
 	return FAIL_AT(c, n, key, "invalid package spec '%s': expected NAME or "
 		       "'NAME OP VERSION' (OP one of = == < <= > >=; NAME of "
-		       "A-Z a-z 0-9 . _ + -)", v);
+		       "A-Z a-z 0-9 . _ + - ~ ^ :)", v);
 }
 
 static int check_glob(struct ctx *c, const struct ynode *n, const char *key,

@@ -78,13 +78,14 @@ static void test_full(void)
 			  "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-updates");
 		CHECK(m->repos[2].gpgcheck); /* the default */
 	}
-	CHECK(m->npackages == 5);
-	if (m->npackages == 5) {
+	CHECK(m->npackages == 6);
+	if (m->npackages == 6) {
 		CHECK_STR(m->packages[0], "bash");
 		CHECK_STR(m->packages[1], "coreutils-9.4");
 		CHECK_STR(m->packages[2], "glibc >= 2.38");
 		CHECK_STR(m->packages[3], "kernel = 6.6.1-2");
 		CHECK_STR(m->packages[4], "python3.12 < 1:3.12.4~rc1^20240101");
+		CHECK_STR(m->packages[5], "vim-enhanced-2:9.0.2153-1.azl3.x86_64");
 	}
 	CHECK(m->nexclude == 3);
 	if (m->nexclude == 3)
