@@ -150,12 +150,16 @@ static void setup_root(const struct child *x)
 	/* relative names: workdir paths may hold ',' or ':' */
 	if (chdir(x->st->dir) < 0)
 		fail(x, x->st->dir);
-	if (mount("overlay", "root", "overlay", 0,
-		  "lowerdir=lower,upperdir=upper,workdir=work,userxattr") < 0 &&
-	    (errno != EINVAL ||
-	     mount("overlay", "root", "overlay", 0,
-		   "lowerdir=lower,upperdir=upper,workdir=work") < 0))
+	if (!x->st->overlay) {
+		if (mount("lower", "root", NULL, MS_BIND | MS_REC, NULL) < 0)
+			fail(x, "binding the staging tree");
+	} else if (mount("overlay", "root", "overlay", 0,
+			 "lowerdir=lower,upperdir=upper,workdir=work,userxattr") < 0 &&
+		   (errno != EINVAL ||
+		    mount("overlay", "root", "overlay", 0,
+			  "lowerdir=lower,upperdir=upper,workdir=work") < 0)) {
 		fail(x, "mounting the staging overlay");
+	}
 	setup_dev(x);
 	setup_proc(x);
 	/* the script file must not land in the image */

@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -182,7 +185,7 @@ static bool try_link_object(struct mat *m, const struct azl_node *n,
 	uid_t uid;
 	gid_t gid;
 
-	if (!n->data_path || n->data_offset || n->data)
+	if (!m->st->overlay || !n->data_path || n->data_offset || n->data)
 		return false;
 	host_owner(m->st, n, &uid, &gid);
 	if (stat(n->data_path, &sb) < 0 || !S_ISREG(sb.st_mode) ||
@@ -404,8 +407,95 @@ static char *absolute(const char *path)
 	return azl_path_join(cwd, path);
 }
 
-int azl_staging_create(struct azl_fs *fs, const char *workdir,
-		       struct azl_staging **out, struct azl_err *err)
+static int chdir_probe_dirs(const char *probe)
+{
+	static const char *const sub[] = { "l", "u", "w", "m" };
+	for (size_t i = 0; i < 4; i++) {
+		char *p = azl_path_join(probe, sub[i]);
+		int r = mkdir(p, 0700);
+		free(p);
+		if (r < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int write_self(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC), r;
+	if (fd < 0)
+		return -1;
+	r = azl_write_all(fd, text, strlen(text));
+	close(fd);
+	return r;
+}
+
+/* In a forked child: 0 if the overlay mounts. */
+static int probe_child(const char *probe, uid_t uid, gid_t gid)
+{
+	char map[64];
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0 || chdir(probe) < 0)
+		return 1;
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	if (write_self("/proc/self/setgroups", "deny") < 0 ||
+	    write_self("/proc/self/uid_map", map) < 0)
+		return 1;
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	if (write_self("/proc/self/gid_map", map) < 0)
+		return 1;
+	if (mount("overlay", "m", "overlay", 0,
+		  "lowerdir=l,upperdir=u,workdir=w,userxattr") == 0 ||
+	    mount("overlay", "m", "overlay", 0, "lowerdir=l,upperdir=u,workdir=w") == 0)
+		return 0;
+	return 1;
+}
+
+/* Can this process mount an overlay in a user namespace of its own?
+ * Tried on an empty tree in dir/probe (removed again). */
+static bool overlay_works(const char *dir)
+{
+	char *probe = azl_path_join(dir, "probe");
+	bool ok = false;
+	int ws = 0;
+	pid_t pid;
+
+	if (mkdir(probe, 0700) < 0 || chdir_probe_dirs(probe) < 0)
+		goto out;
+	pid = fork();
+	if (pid == 0)
+		_exit(probe_child(probe, geteuid(), getegid()));
+	while (pid > 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	ok = pid > 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+out:
+	(void)azl_staging_rmtree(probe, NULL);
+	free(probe);
+	return ok;
+}
+
+/* copy mode: scriptlet changes are what has a ctime at or after this */
+static int take_stamp(struct azl_staging *st, struct azl_err *err)
+{
+	char *p = azl_path_join(st->dir, "stamp");
+	struct stat sb;
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), r = 0;
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		r = azl_errf(err, -errno, "%s: %s", p, strerror(errno));
+	else {
+		st->stamp_sec = sb.st_ctim.tv_sec;
+		st->stamp_nsec = sb.st_ctim.tv_nsec;
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(p);
+	free(p);
+	return r;
+}
+
+static int create(struct azl_fs *fs, const char *workdir, bool force_copy,
+		  struct azl_staging **out, struct azl_err *err)
 {
 	struct azl_staging *st = azl_xcalloc(1, sizeof(*st));
 	int r;
@@ -432,7 +522,10 @@ int azl_staging_create(struct azl_fs *fs, const char *workdir,
 			return azl_err_prefix(err, "staging tree");
 		}
 	}
+	st->overlay = !force_copy && overlay_works(st->dir);
 	r = materialise(st, fs, err);
+	if (r == 0 && !st->overlay)
+		r = take_stamp(st, err);
 out:
 	if (r < 0) {
 		azl_err_prefix(err, "staging tree %s", st->dir);
@@ -441,6 +534,18 @@ out:
 	}
 	*out = st;
 	return 0;
+}
+
+int azl_staging_create(struct azl_fs *fs, const char *workdir,
+		       struct azl_staging **out, struct azl_err *err)
+{
+	return create(fs, workdir, false, out, err);
+}
+
+int azl_staging_create_copy(struct azl_fs *fs, const char *workdir,
+			    struct azl_staging **out, struct azl_err *err)
+{
+	return create(fs, workdir, true, out, err);
 }
 
 void azl_staging_destroy(struct azl_staging *st)
@@ -582,8 +687,13 @@ static void set_meta(struct cap *c, struct azl_node *n,
 static const struct stat *lower_stat(struct cap *c, const char *mpath,
 				     const struct stat *sb, struct stat *buf)
 {
-	char *lp = lower_path(c->st, mpath);
-	bool ok = lstat(lp, buf) == 0 &&
+	char *lp;
+	bool ok;
+
+	if (!c->st->overlay)
+		return NULL; /* the entry is the lower one, changed in place */
+	lp = lower_path(c->st, mpath);
+	ok = lstat(lp, buf) == 0 &&
 		  (buf->st_mode & S_IFMT) == (sb->st_mode & S_IFMT);
 	free(lp);
 	return ok ? buf : NULL;
@@ -869,6 +979,107 @@ static int cap_dir(struct cap *c, const char *hdir, const char *mdir)
 	return r;
 }
 
+/* ---- copy mode: the whole tree against the model ---- */
+
+static bool touched(const struct azl_staging *st, const struct stat *sb)
+{
+	/* ">=": ctime is coarse, a tie just costs a hash */
+	return sb->st_ctim.tv_sec > st->stamp_sec ||
+	       (sb->st_ctim.tv_sec == st->stamp_sec &&
+		sb->st_ctim.tv_nsec >= st->stamp_nsec);
+}
+
+static bool has_name(char **names, size_t n, const char *name)
+{
+	return n && bsearch(&name, names, n, sizeof(*names), name_cmp);
+}
+
+/* Model children of mdir that are gone from disk were deleted. */
+static void drop_missing(struct cap *c, const char *mdir, char **names,
+			 size_t n)
+{
+	struct azl_node *const *nodes = azl_fs_sorted(c->fs);
+	size_t count = azl_fs_count(c->fs), len = strlen(mdir), k = 0;
+	struct azl_node *const *at = bsearch(mdir, nodes, count, sizeof(*nodes),
+					     sorted_index_cmp);
+	char **gone = NULL;
+
+	if (!at)
+		return;
+	if (len == 1)
+		len = 0; /* "/": children are "/name" */
+	for (size_t i = (size_t)(at - nodes) + 1; i < count; i++) {
+		const char *p = nodes[i]->path, *name = p + len + 1;
+		if (strncmp(p, mdir, len) || p[len] != '/')
+			break;
+		if (strchr(name, '/') || (nodes[i]->flags & AZL_NODE_GHOST) ||
+		    has_name(names, n, name))
+			continue;
+		gone = azl_xrealloc(gone, (k + 1) * sizeof(*gone));
+		gone[k++] = azl_xstrdup(p);
+	}
+	for (size_t i = 0; i < k; i++)
+		(void)azl_fs_remove(c->fs, gone[i]);
+	free_names(gone, k);
+}
+
+static int copy_dir(struct cap *c, const char *hdir, const char *mdir);
+
+static int copy_entry(struct cap *c, const char *hp, const char *mpath)
+{
+	struct stat sb;
+	bool changed;
+
+	if (lstat(hp, &sb) < 0)
+		return azl_errf(c->err, -errno, "%s: %s", hp, strerror(errno));
+	changed = touched(c->st, &sb) || !azl_fs_get(c->fs, mpath);
+	if (S_ISDIR(sb.st_mode)) {
+		int r = changed ? cap_plain(c, mpath, &sb, AZL_FT_DIR) : 0;
+		return r < 0 ? r : copy_dir(c, hp, mpath);
+	}
+	if (!changed)
+		return 0;
+	if (S_ISREG(sb.st_mode))
+		return cap_reg(c, hp, mpath, &sb);
+	if (S_ISLNK(sb.st_mode))
+		return cap_symlink(c, hp, mpath, &sb);
+	if (S_ISFIFO(sb.st_mode))
+		return cap_plain(c, mpath, &sb, AZL_FT_FIFO);
+	return 0;
+}
+
+/* The sandbox's mount points, made only for it. */
+static bool extra_mount_point(struct cap *c, const char *mpath)
+{
+	return (!strcmp(mpath, "/dev") || !strcmp(mpath, "/proc") ||
+		!strcmp(mpath, "/tmp")) && !azl_fs_get(c->fs, mpath);
+}
+
+static int copy_dir(struct cap *c, const char *hdir, const char *mdir)
+{
+	char **names;
+	size_t n;
+	int fd = open(hdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return azl_errf(c->err, -errno, "%s: %s", hdir, strerror(errno));
+	if ((r = list_dir(fd, &names, &n)) < 0)
+		return azl_errf(c->err, r, "%s: %s", hdir, strerror(-r));
+	drop_missing(c, mdir, names, n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char *hp = azl_xasprintf("%s/%s", hdir, names[i]);
+		char *mp = azl_xasprintf("%s/%s", strcmp(mdir, "/") ? mdir : "",
+					 names[i]);
+		if (!extra_mount_point(c, mp))
+			r = copy_entry(c, hp, mp);
+		free(hp);
+		free(mp);
+	}
+	free_names(names, n);
+	return r;
+}
+
 static uint32_t max_group(struct azl_fs *fs)
 {
 	struct azl_node *const *nodes = azl_fs_sorted(fs);
@@ -890,7 +1101,7 @@ int azl_staging_capture(struct azl_staging *st, struct azl_fs *fs,
 		return r;
 	c.objects = absolute(objects_dir);
 	c.next_group = max_group(fs);
-	r = cap_dir(&c, st->upper, "/");
+	r = st->overlay ? cap_dir(&c, st->upper, "/") : copy_dir(&c, st->lower, "/");
 	for (size_t i = 0; i < c.nusers; i++)
 		free(c.users[i].name);
 	for (size_t i = 0; i < c.ngroups; i++)

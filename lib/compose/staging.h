@@ -24,8 +24,12 @@
  * carry the model's uid/gid (ids above 65535 show as 65534), and chown
  * inside works and is captured.
  *
- * Needs overlayfs in a user namespace (Linux >= 5.11); azl_sandbox_probe()
- * says when it is missing.  There is no copy-based fallback. */
+ * Without overlayfs in a user namespace (Linux < 5.11, some LSM policies)
+ * azl_staging_create falls back to copy mode (st->overlay false): lower/
+ * holds copies only (never hard links: scriptlets write it in place), the
+ * sandbox binds it as the root, and capture walks the whole tree, hashing
+ * what changed since materialisation (ctime at or after a stamp taken
+ * then) and removing model paths that disappeared.  Slower, same result. */
 #ifndef AZL_COMPOSE_STAGING_H
 #define AZL_COMPOSE_STAGING_H
 
@@ -44,11 +48,17 @@ struct azl_staging {
 	uint32_t id_count; /* ids mapped 1:1 from 0 (root caller), or 1 */
 	uint32_t host_uid, host_gid; /* what inside uid/gid 0 is on the host */
 	uint64_t nlinked, ncopied;   /* regular files hard-linked / copied */
+	bool overlay;      /* false: copy mode (see above) */
+	int64_t stamp_sec, stamp_nsec; /* copy mode: ctime after materialising */
 };
 
 /* Materialise fs under workdir.  *out is freed with azl_staging_destroy. */
 int azl_staging_create(struct azl_fs *fs, const char *workdir,
 		       struct azl_staging **out, struct azl_err *err);
+
+/* The same, always in copy mode (tests; hosts where overlay misbehaves). */
+int azl_staging_create_copy(struct azl_fs *fs, const char *workdir,
+			    struct azl_staging **out, struct azl_err *err);
 
 /* Fold what the scriptlets changed (upper/) into fs:
  *  - whiteouts remove paths, opaque directories drop their old contents;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -29,6 +30,7 @@
 
 static char tmp[512];
 static int seq;
+static bool copy_mode; /* stage() forces staging's copy mode */
 
 static void add(struct azl_fs *fs, const char *path, enum azl_ftype type,
 		uint32_t mode, const char *target, const char *inline_data)
@@ -103,8 +105,9 @@ static struct azl_staging *stage(struct azl_fs *fs)
 	struct azl_err err = { 0 };
 	char *dir = azl_xasprintf("%s/st%d", tmp, seq++);
 
-	if (azl_staging_create(fs, dir, &st, &err) < 0)
+	if ((copy_mode ? azl_staging_create_copy : azl_staging_create)(fs, dir, &st, &err) < 0)
 		fprintf(stderr, "staging: %s\n", err.msg);
+	CHECK(st && st->overlay == !copy_mode);
 	free(dir);
 	return st;
 }
@@ -379,15 +382,19 @@ static void dump(struct azl_fs *fs, struct azl_buf *b)
 			     v[i]->hardlink_group);
 }
 
-/* Same scriptlet, two fresh stagings: the same captured model. */
+/* Same scriptlet, fresh stagings (twice per mode, overlay and copy): the
+ * same captured model. */
 static void test_determinism(void)
 {
 	const char *body = "mkdir /var/lib/d\necho a > /var/lib/d/a\nln -s a /var/lib/d/b\n"
-			   "rm /etc/old.conf\nchmod 700 /root\necho x >> /etc/keep.conf\n";
-	struct azl_buf out[2] = { AZL_BUF_INIT, AZL_BUF_INIT };
+			   "rm /etc/old.conf\nchmod 700 /root\necho x >> /etc/keep.conf\n"
+			   "mkdir /var/lib/e\nln /var/lib/d/a /var/lib/e/a2\n";
+	struct azl_buf out[4] = { AZL_BUF_INIT, AZL_BUF_INIT, AZL_BUF_INIT, AZL_BUF_INIT };
 	char *objects = azl_xasprintf("%s/objects", tmp);
+	bool saved = copy_mode;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
+		copy_mode = i >= 2;
 		struct azl_fs *fs = busybox_model();
 		struct azl_staging *st = stage(fs);
 		struct azl_sandbox_result res;
@@ -401,11 +408,15 @@ static void test_determinism(void)
 		azl_staging_destroy(st);
 		azl_fs_free(fs);
 	}
-	CHECK_STR(azl_buf_str(&out[0]), azl_buf_str(&out[1]));
+	copy_mode = saved;
+	for (int i = 1; i < 4; i++)
+		CHECK_STR(azl_buf_str(&out[0]), azl_buf_str(&out[i]));
 	CHECK_CONTAINS(azl_buf_str(&out[0]), "/var/lib/d/b 3 777 0:0 1700000000  a 0\n");
 	CHECK_CONTAINS(azl_buf_str(&out[0]), "/root 2 700 0:0 1600000000");
-	azl_buf_release(&out[0]);
-	azl_buf_release(&out[1]);
+	CHECK(!strstr(azl_buf_str(&out[0]), "/etc/old.conf"));
+	CHECK_CONTAINS(azl_buf_str(&out[0]), "/var/lib/e/a2 1 644 0:0 1700000000 87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7 - 1\n");
+	for (int i = 0; i < 4; i++)
+		azl_buf_release(&out[i]);
 	free(objects);
 }
 
@@ -544,6 +555,9 @@ int main(void)
 		return 77;
 	}
 	test_changes();
+	copy_mode = true;
+	test_changes();
+	copy_mode = false;
 	test_failure();
 	test_timeout();
 	test_env();
