@@ -69,19 +69,29 @@ static int read_old(const char *path, const struct lock_args *a,
 	return azl_lock_read(path, old, err);
 }
 
-/* --update NAME must name a locked package: a typo would otherwise free
- * nothing and look like success. */
-static int check_names(const struct lock_args *a, const struct azl_lock *old,
-		       const char *path, struct azl_err *err)
+static bool known_name(const char *name, const struct azl_lock *old,
+		       const struct azl_manifest *m)
 {
-	for (size_t i = 0; old && i < a->nnames; i++) {
-		size_t k;
-		for (k = 0; k < old->npkgs && strcmp(old->pkgs[k].name, a->names[i]); k++)
-			;
-		if (k == old->npkgs)
-			return azl_err_input(err, "--update %s: no package of that name "
-					     "in %s", a->names[i], path);
-	}
+	for (size_t k = 0; k < old->npkgs; k++)
+		if (!strcmp(old->pkgs[k].name, name))
+			return true;
+	for (size_t k = 0; k < m->npackages; k++)
+		if (!strcmp(m->packages[k], name))
+			return true;
+	return false;
+}
+
+/* --update NAME must name a locked (or requested) package: a typo would
+ * otherwise free nothing and look like success. */
+static int check_names(const struct lock_args *a, const struct azl_lock *old,
+		       const struct azl_manifest *m, const char *path,
+		       struct azl_err *err)
+{
+	for (size_t i = 0; old && i < a->nnames; i++)
+		if (!known_name(a->names[i], old, m))
+			return azl_err_input(err, "--update %s: no package of that "
+					     "name in %s or the manifest",
+					     a->names[i], path);
 	return 0;
 }
 
@@ -154,7 +164,7 @@ static int run(int argc, char **argv, const struct azl_global *g)
 	if (azl_manifest_load(a.manifest, &m, &err))
 		goto fail;
 	path = azl_manifest_lock_path(m);
-	if (read_old(path, &a, &old, &err) || check_names(&a, old, path, &err))
+	if (read_old(path, &a, &old, &err) || check_names(&a, old, m, path, &err))
 		goto fail;
 	cache = metadata_dir(&a);
 	if (azl_solve_manifest(m, old, a.update && !a.nnames, a.names, a.nnames,

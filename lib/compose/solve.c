@@ -369,7 +369,9 @@ static int is_freed(const struct azl_solve_request *req, const char *name)
 	return 0;
 }
 
-static Id find_pinned(Pool *pool, const struct azl_lock_pkg *lp)
+/* The pinned solvable, or 0; *other_sum: the checksum of a package with the
+ * same NEVRA and repo but other bytes (a rebuild), if there is one. */
+static Id find_pinned(Pool *pool, const struct azl_lock_pkg *lp, const char **other_sum)
 {
 	Id name = pool_str2id(pool, lp->name, 0), arch = pool_str2id(pool, lp->arch, 0);
 	char *evrs = lp->epoch ? azl_xasprintf("%" PRIu32 ":%s-%s", lp->epoch,
@@ -378,6 +380,7 @@ static Id find_pinned(Pool *pool, const struct azl_lock_pkg *lp)
 	Id evr = pool_str2id(pool, evrs, 0), p, pp, found = 0;
 
 	free(evrs);
+	*other_sum = NULL;
 	if (!name || !arch || !evr)
 		return 0;
 	FOR_PROVIDES(p, pp, name) {
@@ -390,29 +393,45 @@ static Id find_pinned(Pool *pool, const struct azl_lock_pkg *lp)
 		sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
 		if (type == REPOKEY_TYPE_SHA256 && sum && !strcmp(sum, lp->sha256))
 			found = p;
+		else if (sum)
+			*other_sum = sum;
 	}
 	return found;
+}
+
+static int pin_missing(const struct azl_lock_pkg *lp, const char *other,
+		       struct azl_err *err)
+{
+	char *nevra = azl_lock_pkg_nevra(lp);
+	int rc;
+
+	if (other)
+		rc = azl_errf(err, -ENOENT, "pinned package %s changed in repo %s: "
+			      "locked sha256:%s, the repository now has sha256:%s; "
+			      "run 'azl-compose lock MANIFEST --update %s' to accept it",
+			      nevra, lp->repo, lp->sha256, other, lp->name);
+	else
+		rc = azl_errf(err, -ENOENT, "pinned package %s (repo %s, sha256:%s) "
+			      "is no longer in the repository; run 'azl-compose lock "
+			      "MANIFEST --update %s' to move it", nevra, lp->repo,
+			      lp->sha256, lp->name);
+	free(nevra);
+	return rc;
 }
 
 static int pin_jobs(Pool *pool, const struct azl_solve_request *req, Queue *job,
 		    struct azl_err *err)
 {
 	const struct azl_lock *lock = req->pins;
+	const char *other;
 	Id p;
 
 	for (size_t i = 0; lock && i < lock->npkgs; i++) {
 		const struct azl_lock_pkg *lp = &lock->pkgs[i];
 		if (is_freed(req, lp->name))
 			continue;
-		if (!(p = find_pinned(pool, lp))) {
-			char *nevra = azl_lock_pkg_nevra(lp);
-			int rc = azl_errf(err, -ENOENT, "pinned package %s (repo %s, "
-					  "sha256:%s) is no longer in the repository; run "
-					  "'azl-compose lock MANIFEST --update %s' to move it",
-					  nevra, lp->repo, lp->sha256, lp->name);
-			free(nevra);
-			return rc;
-		}
+		if (!(p = find_pinned(pool, lp, &other)))
+			return pin_missing(lp, other, err);
 		if (usable(pool, p))
 			queue_push2(job, SOLVER_FAVOR | SOLVER_SOLVABLE, p);
 	}

@@ -158,9 +158,40 @@ assert_contains "$ERR" "azl-app-1.1-1.x86_64"
 assert_contains "$ERR" "--update azl-app"
 cmp "$t/pin.lock.json" "$t/pin.all" || fail "a failed lock touched the lockfile"
 
+# Dropping a package from the manifest drops what only it needed.
+manifest "$t/pin.yaml" "$v2" "azl-foo-tools"
+assert_exit 0 "$AZL" lock "$t/pin.yaml"
+assert_not_contains "$t/pin.lock.json" '"azl-app"'
+assert_not_contains "$t/pin.lock.json" '"azl-ssl-'
+assert_contains "$(nevras "$t/pin.lock.json")" "azl-libfoo-1.1-1.x86_64"
+cp "$t/pin.all" "$t/pin.lock.json"
+manifest "$t/pin.yaml" "$base" "azl-app azl-foo-tools"
+
 # --update NAME must name a locked package.
 assert_exit 2 "$AZL" lock "$t/pin.yaml" --update azl-nonesuch
 assert_contains "$ERR" "azl-nonesuch"
+
+# --- two repositories: each package names the one it came from ------------
+cat >"$t/two.yaml" <<EOF
+name: two
+repos:
+  - id: base
+    baseurl: file://$base/
+    gpgkey: $key
+  - id: unsigned
+    baseurl: file://$(azl_fixture_repo unsigned)/
+    gpgcheck: false
+packages: [azl-app, azl-unsigned-hello]
+EOF
+assert_exit 0 "$AZL" lock "$t/two.yaml"
+python3 - "$t/two.lock.json" <<'EOF' || fail "two-repository lock"
+import json, sys
+lock = json.load(open(sys.argv[1]))
+assert [r["id"] for r in lock["repos"]] == ["base", "unsigned"], lock["repos"]
+repo = {p["name"]: p["repo"] for p in lock["packages"]}
+assert repo["azl-app"] == "base" and repo["azl-unsigned-hello"] == "unsigned", repo
+assert repo["azl-unsigned-world"] == "unsigned", repo
+EOF
 
 # --- zstd and xz repodata give the same set ---------------------------------
 for kind in base-zstd base-xz; do

@@ -311,6 +311,15 @@ static void test_pins(const char *url1, const char *url2)
 	solve(url2, &req, &r2);
 	CHECK(r2.rc == 0);
 	azl_lock_free(r2.lock);
+	req.update_all = false;
+
+	/* Same NEVRA, other bytes: a rebuild is named as such. */
+	free(r1.lock->pkgs[2].release);
+	r1.lock->pkgs[2].release = azl_xstrdup("1");
+	memset(r1.lock->pkgs[2].sha256, 'f', 64);
+	solve(url2, &req, &r2);
+	CHECK(r2.rc < 0);
+	CHECK_CONTAINS(r2.err.msg, "libfoo-1.0-1.x86_64 changed in repo base");
 	azl_lock_free(r1.lock);
 }
 
