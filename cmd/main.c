@@ -7,10 +7,12 @@
 
 extern const struct azl_cmd azl_cmd_lock;
 extern const struct azl_cmd azl_cmd_fetch;
+extern const struct azl_cmd azl_cmd_build;
 
 static const struct azl_cmd *const commands[] = {
 	&azl_cmd_lock,
 	&azl_cmd_fetch,
+	&azl_cmd_build,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

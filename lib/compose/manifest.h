@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "compose/customize.h"
+#include "reproducible/zstream.h"
 
 struct azl_repo_spec {
 	char *id;       /* [A-Za-z0-9._-]+, unique within the manifest */
@@ -20,6 +22,19 @@ struct azl_repo_spec {
 			   paths are resolved against the manifest's folder */
 	bool gpgcheck;  /* default true */
 	int line;       /* where the entry starts, for messages */
+};
+
+/* outputs: {oci: {...}} (the build stage; see manifests/README.md). */
+struct azl_manifest_oci {
+	enum azl_comp compression;  /* compression: gzip (default) | zstd */
+	int level;                  /* compression_level; 0: the default */
+	char **entrypoint; size_t nentrypoint;
+	char **cmd; size_t ncmd;
+	char **env; size_t nenv;    /* "KEY=value" */
+	char *workdir;
+	char *user;
+	struct azl_cust_kv *labels; size_t nlabels; /* sorted by key */
+	char **exposed_ports; size_t nexposed_ports; /* "80/tcp" */
 };
 
 struct azl_manifest {
@@ -39,6 +54,13 @@ struct azl_manifest {
 	size_t nexclude;
 	bool install_weak_deps; /* default false */
 	char sha256[65];        /* of the manifest file's bytes */
+
+	/* Build stage keys (issue 3). */
+	char *seed;             /* NULL: derived from manifest + lockfile digests */
+	bool scriptlets_skip;   /* scriptlets: skip (default run) */
+	unsigned scriptlet_timeout; /* seconds; 0: 300 */
+	struct azl_customize customize; /* users, groups, files, ... */
+	struct azl_manifest_oci *oci;   /* NULL: no oci output */
 };
 
 /* Parse and validate path.  On success *out is owned by the caller

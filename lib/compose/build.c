@@ -1,0 +1,597 @@
+/* The build pipeline (see build.h).  Each stage is one function over a
+ * shared struct build; azl_build() only sequences them. */
+#include "compose/build.h"
+
+#include <errno.h>
+#include <rpm/rpmlib.h>
+#include <rpm/rpmtag.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/hash.h"
+#include "compose/cache.h"
+#include "compose/customize.h"
+#include "compose/emit_oci.h"
+#include "compose/fsmodel.h"
+#include "compose/install.h"
+#include "compose/lock.h"
+#include "compose/manifest.h"
+#include "compose/objstore.h"
+#include "compose/record.h"
+#include "compose/rpmdb.h"
+#include "compose/rpmread.h"
+#include "compose/sandbox.h"
+#include "compose/solve.h"
+#include "compose/staging.h"
+#include "reproducible/sde.h"
+#include "reproducible/seed.h"
+
+#define TOOL_VERSION "0.1.0"
+
+struct build {
+	const struct azl_build_opts *o;
+	struct azl_build_report *rep;
+	struct azl_manifest *m;
+	struct azl_lock *lock;
+	char *lock_text;
+	char lock_sha256[65];
+	char *manifest_text;
+	struct azl_cache *cache;
+	struct azl_objstore *store;
+	char **pkg_paths;           /* install order */
+	size_t npkgs;
+	struct azl_fs *fs;
+	struct azl_install_result inst;
+	int64_t sde;
+	struct azl_seed seed;
+	char *out_dir;
+	char *work;                 /* out_dir/.azl-work.XXXXXX */
+	struct azl_output_file *outs;
+	size_t nouts;
+};
+
+static void stage(struct build *b, const char *name, const char *detail)
+{
+	if (b->o->on_stage)
+		b->o->on_stage(b->o->ctx, name, detail);
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+	*v = azl_xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = s;
+}
+
+static void warn(struct build *b, char *msg)
+{
+	strv_push(&b->rep->warnings, &b->rep->nwarnings, msg);
+}
+
+/* --- lock ---------------------------------------------------------------- */
+
+static int stage_lock(struct build *b, struct azl_err *err)
+{
+	char *path = azl_manifest_lock_path(b->m);
+	struct azl_lock *old = NULL, *fresh = NULL;
+	char *fresh_text = NULL;
+	size_t len = 0;
+	int r = 0;
+	bool exists = access(path, F_OK) == 0;
+
+	stage(b, "lock", path);
+	if (!exists && (b->o->locked || b->o->offline)) {
+		r = azl_err_input(err, "%s: no lockfile (needed by %s); run 'azl-compose lock %s' first",
+				  path, b->o->locked ? "--locked" : "--offline", b->m->path);
+		goto out;
+	}
+	if (exists && (r = azl_lock_read(path, &old, err)) < 0)
+		goto out;
+	if (b->o->offline) {
+		b->lock = old;
+		old = NULL;
+	} else {
+		r = azl_solve_manifest(b->m, old, false, NULL, 0, b->o->cache_dir, &fresh, err);
+		if (r < 0)
+			goto out;
+		fresh_text = azl_lock_to_json(fresh);
+		char *old_text = NULL;
+		if (exists && azl_read_file(path, 0, &old_text, NULL, NULL) < 0)
+			old_text = NULL;
+		bool same = old_text && !strcmp(old_text, fresh_text);
+		free(old_text);
+		if (!same && b->o->locked) {
+			r = azl_errf(err, -ESTALE, "%s: --locked, but resolving %s now gives a different package set; run 'azl-compose lock %s' and review the change",
+				     path, b->m->path, b->m->path);
+			goto out;
+		}
+		if (!same) {
+			r = azl_lock_write(path, fresh, err);
+			if (r < 0)
+				goto out;
+			b->rep->lock_written = true;
+		}
+		b->lock = fresh;
+		fresh = NULL;
+	}
+	r = azl_read_file(path, 0, &b->lock_text, &len, err);
+	if (r == 0)
+		azl_sha256_hex(b->lock_text, len, b->lock_sha256);
+out:
+	azl_lock_free(old);
+	azl_lock_free(fresh);
+	free(fresh_text);
+	free(path);
+	return r;
+}
+
+/* --- fetch --------------------------------------------------------------- */
+
+static int stage_fetch(struct build *b, struct azl_err *err)
+{
+	struct azl_fetch_opts fo;
+	int r;
+
+	stage(b, "fetch", NULL);
+	azl_fetch_opts_init(&fo);
+	r = azl_cache_open(b->o->cache_dir, &b->cache, err);
+	if (r == 0)
+		r = azl_packages_fetch(b->m, b->lock, b->cache, &fo, b->o->offline,
+				       &b->o->fetch_cb, NULL, err);
+	if (r < 0)
+		return r;
+	b->npkgs = b->lock->npkgs;
+	b->pkg_paths = azl_xcalloc(b->npkgs, sizeof(char *));
+	for (size_t i = 0; i < b->npkgs; i++) {
+		b->pkg_paths[i] = azl_cache_lookup(b->cache, b->lock->pkgs[i].sha256);
+		if (!b->pkg_paths[i])
+			return azl_errf(err, -ENOENT, "%s: not in the cache after fetch",
+					b->lock->pkgs[i].name);
+	}
+	return 0;
+}
+
+/* --- time and seed ------------------------------------------------------- */
+
+static int newest_buildtime(struct build *b, int64_t *out, struct azl_err *err)
+{
+	int64_t newest = -1;
+	for (size_t i = 0; i < b->npkgs; i++) {
+		struct azl_rpm *rpm = NULL;
+		int r = azl_rpm_open(b->pkg_paths[i], &rpm, err);
+		if (r < 0)
+			return r;
+		int64_t t = (int64_t)headerGetNumber(azl_rpm_header(rpm), RPMTAG_BUILDTIME);
+		if (t > newest)
+			newest = t;
+		azl_rpm_close(rpm);
+	}
+	*out = newest;
+	return 0;
+}
+
+static int stage_identity(struct build *b, struct azl_err *err)
+{
+	enum azl_sde_origin origin;
+	int64_t newest = -1;
+	int r = 0;
+
+	if (!b->m->has_source_date_epoch && !(b->o->env_sde && *b->o->env_sde))
+		r = newest_buildtime(b, &newest, err);
+	if (r == 0)
+		r = azl_sde_resolve(b->m->has_source_date_epoch, b->m->source_date_epoch,
+				    b->o->env_sde, newest, &b->sde, &origin, err);
+	if (r < 0)
+		return r;
+	b->rep->source_date_epoch = b->sde;
+	b->rep->sde_origin = azl_sde_origin_name(origin);
+	if (b->m->seed)
+		azl_seed_from_string(&b->seed, b->m->seed);
+	else
+		azl_seed_from_inputs(&b->seed, b->m->sha256, b->lock_sha256);
+	azl_seed_hex(&b->seed, b->rep->seed_hex);
+	return 0;
+}
+
+/* --- install ------------------------------------------------------------- */
+
+static int stage_install(struct build *b, struct azl_err *err)
+{
+	size_t *order = azl_xcalloc(b->npkgs, sizeof(*order));
+	struct azl_install_pkg *pkgs = azl_xcalloc(b->npkgs, sizeof(*pkgs));
+	struct azl_install_opts io = { .sde = b->sde, .defer_owners = true, .jobs = b->o->jobs };
+	char *objdir = azl_path_join(azl_cache_dir(b->cache), "objects");
+	int r;
+
+	stage(b, "install", NULL);
+	r = azl_install_order((const char *const *)b->pkg_paths, b->npkgs, order, err);
+	if (r == 0)
+		r = azl_objstore_open(objdir, &b->store, err);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < b->npkgs; i++) {
+		pkgs[i].path = b->pkg_paths[order[i]];
+		pkgs[i].sha256 = b->lock->pkgs[order[i]].sha256;
+	}
+	b->fs = azl_fs_new();
+	r = azl_install(b->fs, b->store, pkgs, b->npkgs, &io, &b->inst, err);
+	b->rep->npackages = b->npkgs;
+	b->rep->nextracted = b->inst.nextracted;
+out:
+	free(order);
+	free(pkgs);
+	free(objdir);
+	return r;
+}
+
+/* --- scriptlets ---------------------------------------------------------- */
+
+struct script_job {
+	const char *nevra;
+	const char *kind;
+	const struct azl_script *s;
+	int arg1, arg2;
+	bool fatal;          /* rpm fails the transaction element */
+};
+
+static bool trigger_fires(const struct azl_fs *fs, const struct azl_trigger *t,
+			  const struct azl_install_result *inst)
+{
+	if (t->sense != RPMSENSE_TRIGGERIN)
+		return false;
+	for (char **c = t->conds; c && *c; c++) {
+		if (t->kind == AZL_TRIG_PACKAGE) {
+			for (size_t i = 0; i < inst->npkgs; i++)
+				if (!strcmp(inst->pkgs[i].info.name, *c))
+					return true;
+		} else if (azl_fs_get(fs, *c)) {
+			/* A prefix that exists, or any path below it. */
+			return true;
+		} else {
+			size_t n = azl_fs_count(fs), cl = strlen(*c);
+			struct azl_node *const *all = azl_fs_sorted((struct azl_fs *)fs);
+			for (size_t i = 0; i < n; i++)
+				if (!strncmp(all[i]->path, *c, cl))
+					return true;
+		}
+	}
+	return false;
+}
+
+/* rpm's order: per package %pre then %post; then every %posttrans; then
+ * triggers.  Files are all laid out first (owners resolved afterwards),
+ * which is what a %pre adding users needs. */
+static size_t plan_scripts(struct build *b, struct script_job **out)
+{
+	struct script_job *jobs = NULL;
+	size_t n = 0;
+	const struct azl_install_result *in = &b->inst;
+
+#define PUSH(NEVRA, KIND, S, A1, A2, FATAL) do { \
+		jobs = azl_xrealloc(jobs, (n + 1) * sizeof(*jobs)); \
+		jobs[n++] = (struct script_job){ NEVRA, KIND, S, A1, A2, FATAL }; \
+	} while (0)
+	for (size_t i = 0; i < in->npkgs; i++) {
+		const struct azl_rpm_info *p = &in->pkgs[i].info;
+		if (p->pretrans.argv)
+			PUSH(p->nevra, "%pretrans", &p->pretrans, 0, -1, true);
+	}
+	for (size_t i = 0; i < in->npkgs; i++) {
+		const struct azl_rpm_info *p = &in->pkgs[i].info;
+		if (p->prein.argv)
+			PUSH(p->nevra, "%pre", &p->prein, 1, -1, true);
+		if (p->postin.argv)
+			PUSH(p->nevra, "%post", &p->postin, 1, -1, true);
+	}
+	for (size_t i = 0; i < in->npkgs; i++) {
+		const struct azl_rpm_info *p = &in->pkgs[i].info;
+		for (size_t t = 0; t < p->ntriggers; t++) {
+			const struct azl_trigger *tr = &p->triggers[t];
+			if (tr->kind != AZL_TRIG_TRANSFILE && trigger_fires(b->fs, tr, in))
+				PUSH(p->nevra, tr->kind == AZL_TRIG_PACKAGE ? "%triggerin" : "%filetriggerin",
+				     &tr->script, 1, tr->kind == AZL_TRIG_PACKAGE ? 1 : -1, false);
+		}
+	}
+	for (size_t i = 0; i < in->npkgs; i++) {
+		const struct azl_rpm_info *p = &in->pkgs[i].info;
+		if (p->posttrans.argv)
+			PUSH(p->nevra, "%posttrans", &p->posttrans, 0, -1, false);
+	}
+	for (size_t i = 0; i < in->npkgs; i++) {
+		const struct azl_rpm_info *p = &in->pkgs[i].info;
+		for (size_t t = 0; t < p->ntriggers; t++) {
+			const struct azl_trigger *tr = &p->triggers[t];
+			if (tr->kind == AZL_TRIG_TRANSFILE && trigger_fires(b->fs, tr, in))
+				PUSH(p->nevra, "%transfiletriggerin", &tr->script, 0, -1, false);
+		}
+	}
+#undef PUSH
+	*out = jobs;
+	return n;
+}
+
+static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
+		    struct azl_err *err)
+{
+	struct azl_staging *st = NULL;
+	struct azl_sandbox_opts so = { .timeout_s = b->m->scriptlet_timeout,
+				       .source_date_epoch = b->sde };
+	char *stdir = azl_path_join(b->work, "staging");
+	char *capdir = azl_path_join(b->work, "captured");
+	int r = azl_sandbox_probe(b->work, err);
+
+	if (r < 0) {
+		azl_err_prefix(err, "scriptlets cannot run on this host (set 'scriptlets: skip' in the manifest to build without them)");
+		goto out;
+	}
+	r = azl_staging_create(b->fs, stdir, &st, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct azl_sandbox_result res = { 0 };
+		struct azl_scriptlet s = {
+			.label = jobs[i].nevra, .kind = jobs[i].kind,
+			.interpreter = jobs[i].s->argv[0],
+			.args = (const char *const *)jobs[i].s->argv + 1,
+			.body = jobs[i].s->body, .arg1 = jobs[i].arg1, .arg2 = jobs[i].arg2,
+		};
+		r = azl_sandbox_run(st, &s, &so, &res, err);
+		b->rep->nscriptlets++;
+		if (r == -ECANCELED && !jobs[i].fatal && !res.timed_out) {
+			/* rpm only warns here. */
+			warn(b, azl_xasprintf("warning: %s", err->msg));
+			azl_err_clear(err);
+			r = 0;
+		}
+		azl_sandbox_result_release(&res);
+	}
+	if (r == 0)
+		r = azl_staging_capture(st, b->fs, capdir, b->sde, err);
+out:
+	if (st)
+		azl_staging_destroy(st);
+	free(stdir);
+	free(capdir);
+	return r;
+}
+
+static int stage_scriptlets(struct build *b, struct azl_err *err)
+{
+	struct script_job *jobs = NULL, *run = NULL;
+	size_t n = plan_scripts(b, &jobs), nrun = 0;
+	int r = 0;
+
+	run = azl_xcalloc(n ? n : 1, sizeof(*run));
+	for (size_t i = 0; i < n; i++) {
+		const char *interp = jobs[i].s->argv[0];
+		if (b->m->scriptlets_skip || !strcmp(interp, "<lua>")) {
+			strv_push(&b->rep->skipped, &b->rep->nskipped,
+				  azl_xasprintf("%s %s%s", jobs[i].nevra, jobs[i].kind,
+						b->m->scriptlets_skip ? "" : " (lua scriptlets are not supported)"));
+			continue;
+		}
+		run[nrun++] = jobs[i];
+	}
+	if (nrun) {
+		stage(b, "scriptlets", NULL);
+		r = run_jobs(b, run, nrun, err);
+	}
+	free(jobs);
+	free(run);
+	return r;
+}
+
+/* --- owners, customization, rpmdb ---------------------------------------- */
+
+static int stage_finish_tree(struct build *b, struct azl_err *err)
+{
+	struct azl_buf warnings = AZL_BUF_INIT;
+	struct azl_rpmdb_pkg *dbp = azl_xcalloc(b->inst.npkgs + 1, sizeof(*dbp));
+	char *dbfile = azl_path_join(b->work, "rpmdb.sqlite");
+	int r;
+
+	stage(b, "customize", NULL);
+	r = azl_install_resolve_owners(b->fs, &b->inst, err);
+	for (size_t i = 0; i < b->inst.nwarnings; i++)
+		warn(b, azl_xasprintf("warning: %s", b->inst.warnings[i]));
+	if (r == 0)
+		r = azl_customize_apply(b->fs, &b->m->customize, b->sde, &warnings, err);
+	for (char *l = warnings.data, *e; l && *l; l = e + 1) {
+		e = strchr(l, '\n');
+		if (!e)
+			break;
+		warn(b, azl_xasprintf("warning: %.*s", (int)(e - l), l));
+	}
+	if (r < 0)
+		goto out;
+	stage(b, "rpmdb", NULL);
+	for (size_t i = 0; i < b->inst.npkgs; i++)
+		dbp[i].rpm_path = b->inst.pkgs[i].path;
+	r = azl_rpmdb_write(dbfile, dbp, b->inst.npkgs, b->sde, err);
+	if (r == 0)
+		r = azl_rpmdb_to_model(b->fs, dbfile, "/var/lib/rpm", b->sde, err);
+out:
+	azl_buf_release(&warnings);
+	free(dbp);
+	free(dbfile);
+	return r;
+}
+
+/* --- emit ---------------------------------------------------------------- */
+
+static void add_output(struct build *b, const char *name)
+{
+	b->outs = azl_xrealloc(b->outs, (b->nouts + 1) * sizeof(*b->outs));
+	memset(&b->outs[b->nouts], 0, sizeof(*b->outs));
+	b->outs[b->nouts++].name = azl_xstrdup(name);
+}
+
+static int emit_oci(struct build *b, struct azl_err *err)
+{
+	const struct azl_manifest_oci *mo = b->m->oci;
+	struct azl_kv *labels = azl_xcalloc(mo->nlabels + 1, sizeof(*labels));
+	char *name = azl_xasprintf("%s.oci.tar", b->m->name);
+	char *path = azl_path_join(b->work, name);
+	char *ref = azl_xasprintf("%s:latest", b->m->name);
+	int r;
+
+	for (size_t i = 0; i < mo->nlabels; i++)
+		labels[i] = (struct azl_kv){ mo->labels[i].key, mo->labels[i].value };
+	struct azl_oci_opts oo = {
+		.compression = mo->compression, .level = mo->level,
+		.threads = b->o->jobs > 0 ? b->o->jobs : (int)sysconf(_SC_NPROCESSORS_ONLN),
+		.arch = b->m->arch, .created = b->sde, .ref_name = ref,
+		.entrypoint = (const char *const *)mo->entrypoint, .nentrypoint = mo->nentrypoint,
+		.cmd = (const char *const *)mo->cmd, .ncmd = mo->ncmd,
+		.env = (const char *const *)mo->env, .nenv = mo->nenv,
+		.workdir = mo->workdir, .user = mo->user,
+		.labels = labels, .nlabels = mo->nlabels,
+		.exposed_ports = (const char *const *)mo->exposed_ports,
+		.nexposed_ports = mo->nexposed_ports,
+	};
+	stage(b, "oci", name);
+	r = azl_emit_oci(b->fs, &oo, path, NULL, err);
+	if (r == 0)
+		add_output(b, name);
+	free(labels);
+	free(name);
+	free(path);
+	free(ref);
+	return r;
+}
+
+static int stage_record(struct build *b, struct azl_err *err)
+{
+	char *rec_name = azl_xasprintf("%s.build.json", b->m->name);
+	char *rec_path = azl_path_join(b->work, rec_name);
+	int r = azl_output_files_hash(b->work, b->outs, b->nouts, err);
+
+	if (r == 0) {
+		struct azl_build_record rec = {
+			.name = b->m->name, .tool_version = TOOL_VERSION,
+			.manifest_text = b->manifest_text, .manifest_sha256 = b->m->sha256,
+			.lock_text = b->lock_text, .lock_sha256 = b->lock_sha256,
+			.source_date_epoch = b->sde, .sde_origin = b->rep->sde_origin,
+			.seed_hex = b->rep->seed_hex,
+			.skipped_scriptlets = (const char *const *)b->rep->skipped,
+			.nskipped = b->rep->nskipped, .outputs = b->outs, .noutputs = b->nouts,
+		};
+		r = azl_build_record_write(rec_path, &rec, err);
+	}
+	if (r == 0) {
+		add_output(b, rec_name);
+		r = azl_output_files_hash(b->work, &b->outs[b->nouts - 1], 1, err);
+	}
+	if (r == 0)
+		r = azl_sha256sums_write(b->work, b->outs, b->nouts, err);
+	if (r == 0)
+		add_output(b, "SHA256SUMS");
+	free(rec_name);
+	free(rec_path);
+	return r;
+}
+
+/* Everything is complete in the work dir: move it into place. */
+static int publish(struct build *b, struct azl_err *err)
+{
+	for (size_t i = 0; i < b->nouts; i++) {
+		char *from = azl_path_join(b->work, b->outs[i].name);
+		char *to = azl_path_join(b->out_dir, b->outs[i].name);
+		int r = rename(from, to) < 0 ? -errno : 0;
+		if (r < 0)
+			azl_errf(err, r, "%s: %s", to, strerror(-r));
+		else
+			strv_push(&b->rep->outputs, &b->rep->noutputs, azl_xstrdup(to));
+		free(from);
+		free(to);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int make_work_dir(struct build *b, struct azl_err *err)
+{
+	int r;
+	b->out_dir = azl_xstrdup(b->o->out_dir ? b->o->out_dir : "out");
+	r = azl_mkdir_p(b->out_dir, err);
+	if (r < 0)
+		return r;
+	b->work = azl_xasprintf("%s/.azl-work.XXXXXX", b->out_dir);
+	if (!mkdtemp(b->work))
+		return azl_errf(err, -errno, "%s: cannot create a work directory: %s",
+				b->out_dir, strerror(errno));
+	return 0;
+}
+
+int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
+	      struct azl_err *err)
+{
+	struct build b = { .o = o, .rep = rep };
+	size_t len = 0;
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	r = azl_manifest_load(o->manifest_path, &b.m, err);
+	if (r == 0)
+		r = azl_read_file(o->manifest_path, 0, &b.manifest_text, &len, err);
+	if (r < 0)
+		goto out;
+	rep->name = azl_xstrdup(b.m->name);
+	if (!b.m->oci) {
+		r = azl_err_input(err, "%s: key 'outputs': nothing to build (add outputs: {oci: {}})",
+				  o->manifest_path);
+		goto out;
+	}
+	if ((r = stage_lock(&b, err)) < 0 || (r = stage_fetch(&b, err)) < 0 ||
+	    (r = stage_identity(&b, err)) < 0 || (r = make_work_dir(&b, err)) < 0 ||
+	    (r = stage_install(&b, err)) < 0 || (r = stage_scriptlets(&b, err)) < 0 ||
+	    (r = stage_finish_tree(&b, err)) < 0)
+		goto out;
+	if (b.m->oci && (r = emit_oci(&b, err)) < 0)
+		goto out;
+	if ((r = stage_record(&b, err)) < 0 || (r = publish(&b, err)) < 0)
+		goto out;
+out:
+	if (b.work) {
+		struct azl_err ignored = { 0 };
+		azl_staging_rmtree(b.work, &ignored);
+	}
+	azl_install_result_release(&b.inst);
+	azl_fs_free(b.fs);
+	if (b.store)
+		azl_objstore_close(b.store);
+	if (b.cache)
+		azl_cache_close(b.cache);
+	for (size_t i = 0; i < b.npkgs && b.pkg_paths; i++)
+		free(b.pkg_paths[i]);
+	free(b.pkg_paths);
+	for (size_t i = 0; i < b.nouts; i++)
+		free(b.outs[i].name);
+	free(b.outs);
+	azl_lock_free(b.lock);
+	azl_manifest_free(b.m);
+	free(b.lock_text);
+	free(b.manifest_text);
+	free(b.out_dir);
+	free(b.work);
+	return r;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void azl_build_report_release(struct azl_build_report *rep)
+{
+	free(rep->name);
+	free_strv(rep->outputs, rep->noutputs);
+	free_strv(rep->warnings, rep->nwarnings);
+	free_strv(rep->skipped, rep->nskipped);
+	memset(rep, 0, sizeof(*rep));
+}
