@@ -334,6 +334,32 @@ static char *splice_rest(const char *target, const char *rest)
 	return *rest ? azl_xasprintf("%s/%s", target, rest) : azl_xstrdup(target);
 }
 
+/* Next component of *pos ("" at the end); advances *pos past it. */
+static const char *next_component(char **pos, size_t *len)
+{
+	char *c = *pos;
+	while (*c == '/')
+		c++;
+	*len = strcspn(c, "/");
+	*pos = c + *len;
+	while (**pos == '/')
+		(*pos)++;
+	return c;
+}
+
+/* Replace the symlink just pushed onto cur (cur was save bytes long before)
+ * by its target, followed by what is left of the path. */
+static void follow_link(struct azl_buf *cur, size_t save, const char *target,
+			char **rest, char **pos)
+{
+	char *spliced = splice_rest(target, *pos);
+
+	cur->len = target[0] == '/' ? 1 : save;
+	cur->data[cur->len] = '\0';
+	free(*rest);
+	*rest = *pos = spliced;
+}
+
 int azl_fs_resolve(const struct azl_fs *fs, const char *path, bool follow_last,
 		   char **out, struct azl_err *err)
 {
@@ -343,29 +369,20 @@ int azl_fs_resolve(const struct azl_fs *fs, const char *path, bool follow_last,
 
 	azl_buf_adds(&cur, "/");
 	while (*pos) {
-		char *c = pos;
-		while (*c == '/')
-			c++;
-		size_t n = strcspn(c, "/");
-		char *next = c + n;
-		while (*next == '/')
-			next++;
-		pos = next;
+		size_t n, save = cur.len;
+		const char *c = next_component(&pos, &n);
 		if (n == 0 || (n == 1 && c[0] == '.'))
 			continue;
 		if (n == 2 && c[0] == '.' && c[1] == '.') {
 			pop_component(&cur); /* clamped at "/" like a chroot */
 			continue;
 		}
-		size_t save = cur.len;
 		push_component(&cur, c, n);
 		const struct azl_node *nd = azl_fs_get(fs, cur.data);
 		bool last = *pos == '\0';
-		if (!nd || nd->type == AZL_FT_DIR)
+		if (!nd || nd->type == AZL_FT_DIR || (last && nd->type != AZL_FT_SYMLINK))
 			continue;
 		if (nd->type != AZL_FT_SYMLINK) {
-			if (last)
-				continue;
 			r = azl_errf(err, -ENOTDIR, "%s: %s is not a directory",
 				     path, cur.data);
 			goto out;
@@ -377,15 +394,8 @@ int azl_fs_resolve(const struct azl_fs *fs, const char *path, bool follow_last,
 				     path);
 			goto out;
 		}
-		cur.len = save;
-		cur.data[cur.len] = '\0';
-		if (nd->link_target && nd->link_target[0] == '/') {
-			cur.len = 1;
-			cur.data[1] = '\0';
-		}
-		char *spliced = splice_rest(nd->link_target ? nd->link_target : "", pos);
-		free(rest);
-		rest = pos = spliced;
+		follow_link(&cur, save, nd->link_target ? nd->link_target : "",
+			    &rest, &pos);
 	}
 	*out = azl_buf_detach(&cur);
 out:
