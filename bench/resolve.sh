@@ -14,10 +14,13 @@ runs=${RESOLVE_RUNS:-15}
 w=$build/bench/resolve
 repo=$w/repo-$npkgs
 mkdir -p "$w"
+# Debian's python3 directly: a version-manager shim can take seconds a call.
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
 
 [ -x "$AZL" ] || { echo "resolve: no binary at $AZL (make first)"; exit 1; }
 if [ ! -f "$repo/repodata/repomd.xml" ]; then
-	python3 "$top/bench/gen_repo.py" "$repo" --packages "$npkgs" --seed 1
+	$py "$top/bench/gen_repo.py" "$repo" --packages "$npkgs" --seed 1
 fi
 
 # The request: every 150th application, a closure of a few hundred packages.
@@ -51,7 +54,7 @@ median_ms() {
 	shift
 	if command -v hyperfine >/dev/null; then
 		hyperfine -N -i -w 2 -r "$n" --export-json "$w/h.json" "$*" >/dev/null 2>&1
-		python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$w/h.json"
+		$py -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$w/h.json"
 		return
 	fi
 	i=0

@@ -7,6 +7,8 @@ base=$(azl_fixture_repo base)
 v2=$(azl_fixture_repo base-v2)
 key=$(azl_fixture_key A)
 t=$(azl_tmpdir)
+# Debian's python3 directly: a version-manager shim can take seconds a call.
+py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"; fi; }
 export XDG_CACHE_HOME=$t/xdg-cache   # a private parsed-metadata cache
 
 # manifest FILE REPO_DIR PACKAGES [EXTRA YAML LINES]
@@ -25,14 +27,14 @@ manifest() {
 
 # NEVRAs of a lockfile, one per line, sorted.
 nevras() {
-	python3 -c 'import json,sys
+	py -c 'import json,sys
 for p in json.load(open(sys.argv[1]))["packages"]:
     print("%s-%s-%s.%s" % (p["name"], p["version"], p["release"], p["arch"]))' "$1" | sort
 }
 
 # "name.arch name.arch ... " of a lockfile.
 names() {
-	python3 -c 'import json,sys
+	py -c 'import json,sys
 print("".join("%s.%s " % (p["name"], p["arch"]) for p in json.load(open(sys.argv[1]))["packages"]), end="")' "$1"
 }
 
@@ -51,7 +53,7 @@ assert_not_contains "$t/app.lock.json" '"azl-extra"' "weak deps are off by defau
 assert_not_contains "$t/app.lock.json" '"i686"' "i686 must not be chosen"
 
 # Every pin matches the file it names: checksum, size, location.
-python3 - "$t/app.lock.json" "$base" <<'EOF' || fail "lockfile does not match the repository files"
+py - "$t/app.lock.json" "$base" <<'EOF' || fail "lockfile does not match the repository files"
 import hashlib, json, os, sys
 lock = json.load(open(sys.argv[1]))
 assert lock["version"] == 1
@@ -66,7 +68,7 @@ for p in lock["packages"]:
 EOF
 
 # Canonical bytes: sorted keys, two-space indent, trailing newline.
-python3 -c 'import json,sys; t=open(sys.argv[1]).read(); assert t == json.dumps(json.loads(t), indent=2, sort_keys=True, separators=(",", ": ")) + "\n"' \
+py -c 'import json,sys; t=open(sys.argv[1]).read(); assert t == json.dumps(json.loads(t), indent=2, sort_keys=True, separators=(",", ": ")) + "\n"' \
 	"$t/app.lock.json" || fail "lockfile is not canonical JSON"
 
 # A rerun changes nothing, not even the mtime; -q prints nothing.
@@ -184,7 +186,7 @@ repos:
 packages: [azl-app, azl-unsigned-hello]
 EOF
 assert_exit 0 "$AZL" lock "$t/two.yaml"
-python3 - "$t/two.lock.json" <<'EOF' || fail "two-repository lock"
+py - "$t/two.lock.json" <<'EOF' || fail "two-repository lock"
 import json, sys
 lock = json.load(open(sys.argv[1]))
 assert [r["id"] for r in lock["repos"]] == ["base", "unsigned"], lock["repos"]

@@ -7,6 +7,8 @@
 command -v dnf >/dev/null || skip "dnf is not installed (apt-get install dnf)"
 
 t=$(azl_tmpdir)
+# Debian's python3 directly: a version-manager shim can take seconds a call.
+py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"; fi; }
 export XDG_CACHE_HOME=$t/xdg-cache   # a private parsed-metadata cache
 mkdir -p "$t/repos" "$t/root"
 
@@ -50,7 +52,7 @@ azl_set() {
 	} >"$t/cross.yaml"
 	rm -f "$t/cross.lock.json"
 	assert_exit 0 "$AZL" -q lock "$t/cross.yaml"
-	python3 -c 'import json,sys
+	py -c 'import json,sys
 for p in json.load(open(sys.argv[1]))["packages"]:
     e = "%d:" % p["epoch"] if p["epoch"] else ""
     print("%s-%s%s-%s.%s" % (p["name"], e, p["version"], p["release"], p["arch"]))' \
@@ -79,7 +81,7 @@ crosscheck "$v2" false "" azl-app azl-foo-tools
 crosscheck "$(azl_fixture_repo base-zstd)" false "" azl-app azl-shared-a
 
 # A synthetic repository, big enough for real alternatives and versions.
-python3 "$AZL_TOP/bench/gen_repo.py" "$t/synth" --packages 1500 --seed 7 2>/dev/null
+py "$AZL_TOP/bench/gen_repo.py" "$t/synth" --packages 1500 --seed 7 2>/dev/null
 pkgs=$(zcat "$t/synth/repodata/primary.xml.gz" | grep -o '<name>bench-app0[0-9]*</name>' |
 	sed 's/<[^>]*>//g' | sort -u | awk 'NR % 97 == 5' | head -n 8)
 [ -n "$pkgs" ] || fail "no packages picked from the synthetic repository"

@@ -4,6 +4,8 @@
 
 base=$(azl_fixture_repo base)
 t=$(azl_tmpdir)
+# Debian's python3 directly: a version-manager shim can take seconds a call.
+py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"; fi; }
 export XDG_CACHE_HOME=$t/xdg-cache   # a private parsed-metadata cache
 
 # manifest NAME BASEURL PACKAGE: writes $t/NAME.yaml
@@ -35,7 +37,7 @@ copy_repo() {
 
 # Make repomd.xml agree with the primary file as it now is.
 fix_repomd() {
-	python3 - "$t/$1/repodata/repomd.xml" "$primary" <<'EOF'
+	py - "$t/$1/repodata/repomd.xml" "$primary" <<'EOF'
 import hashlib, os, re, sys
 md, prim = sys.argv[1], sys.argv[2]
 data = open(prim, "rb").read()
