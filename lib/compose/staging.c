@@ -591,6 +591,8 @@ struct cap {
 	bool names_loaded;
 	struct inolink *links;
 	size_t nlinks;
+	char **snap; /* copy mode: see drop_missing */
+	size_t nsnap;
 	uint32_t next_group;
 	struct azl_err *err;
 };
@@ -994,33 +996,43 @@ static bool has_name(char **names, size_t n, const char *name)
 	return n && bsearch(&name, names, n, sizeof(*names), name_cmp);
 }
 
-/* Model children of mdir that are gone from disk were deleted. */
+static int snap_cmp(const void *key, const void *elt)
+{
+	return azl_path_cmp(key, *(char *const *)elt);
+}
+
+/* Model children of mdir that are gone from disk were deleted.  Looked up
+ * in the model as materialised (c->snap, model order): the model itself
+ * changes during the walk and re-sorting it per directory would be slow. */
 static void drop_missing(struct cap *c, const char *mdir, char **names,
 			 size_t n)
 {
-	struct azl_node *const *nodes = azl_fs_sorted(c->fs);
-	size_t count = azl_fs_count(c->fs), len = strlen(mdir), k = 0;
-	struct azl_node *const *at = bsearch(mdir, nodes, count, sizeof(*nodes),
-					     sorted_index_cmp);
-	char **gone = NULL;
+	size_t len = strlen(mdir);
+	char **at = bsearch(mdir, c->snap, c->nsnap, sizeof(*c->snap), snap_cmp);
 
 	if (!at)
 		return;
 	if (len == 1)
 		len = 0; /* "/": children are "/name" */
-	for (size_t i = (size_t)(at - nodes) + 1; i < count; i++) {
-		const char *p = nodes[i]->path, *name = p + len + 1;
+	for (size_t i = (size_t)(at - c->snap) + 1; i < c->nsnap; i++) {
+		const char *p = c->snap[i], *name = p + len + 1;
 		if (strncmp(p, mdir, len) || p[len] != '/')
 			break;
-		if (strchr(name, '/') || (nodes[i]->flags & AZL_NODE_GHOST) ||
-		    has_name(names, n, name))
-			continue;
-		gone = azl_xrealloc(gone, (k + 1) * sizeof(*gone));
-		gone[k++] = azl_xstrdup(p);
+		if (!strchr(name, '/') && !has_name(names, n, name))
+			(void)azl_fs_remove(c->fs, p); /* -ENOENT: went with its parent */
 	}
-	for (size_t i = 0; i < k; i++)
-		(void)azl_fs_remove(c->fs, gone[i]);
-	free_names(gone, k);
+}
+
+/* Paths of the materialised (non-ghost) nodes, model order. */
+static void take_snapshot(struct cap *c)
+{
+	struct azl_node *const *nodes = azl_fs_sorted(c->fs);
+	size_t count = azl_fs_count(c->fs);
+
+	c->snap = azl_xcalloc(count ? count : 1, sizeof(*c->snap));
+	for (size_t i = 0; i < count; i++)
+		if (!(nodes[i]->flags & AZL_NODE_GHOST))
+			c->snap[c->nsnap++] = azl_xstrdup(nodes[i]->path);
 }
 
 static int copy_dir(struct cap *c, const char *hdir, const char *mdir);
@@ -1101,7 +1113,10 @@ int azl_staging_capture(struct azl_staging *st, struct azl_fs *fs,
 		return r;
 	c.objects = absolute(objects_dir);
 	c.next_group = max_group(fs);
+	if (!st->overlay)
+		take_snapshot(&c);
 	r = st->overlay ? cap_dir(&c, st->upper, "/") : copy_dir(&c, st->lower, "/");
+	free_names(c.snap, c.nsnap);
 	for (size_t i = 0; i < c.nusers; i++)
 		free(c.users[i].name);
 	for (size_t i = 0; i < c.ngroups; i++)
