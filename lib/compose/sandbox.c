@@ -440,7 +440,7 @@ static int scriptlet_failed(const struct azl_scriptlet *s,
 	if (status_msg[0] == 'X') {
 		strtol(status_msg + 1, &num_end, 10);
 		return azl_errf(err, -ECANCELED, "%s: %s scriptlet: cannot run %s",
-				s->label, s->kind, num_end + 1);
+				s->label, s->kind, num_end + (*num_end == ' '));
 	}
 	if (res->timed_out)
 		return azl_errf(err, -ECANCELED,
@@ -460,7 +460,7 @@ static int setup_failed(const struct azl_scriptlet *s, const char *status_msg,
 	long e = strtol(status_msg + 1, &num_end, 10);
 	return azl_errf(err, e > 0 ? (int)-e : -EPERM,
 			"%s: %s scriptlet: sandbox setup failed: %s", s->label,
-			s->kind, num_end + 1);
+			s->kind, num_end + (*num_end == ' '));
 }
 
 struct run {
@@ -516,10 +516,11 @@ static int reap(pid_t pid)
 	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
-int azl_sandbox_run(struct azl_staging *st, const struct azl_scriptlet *s,
+int azl_sandbox_run(struct azl_staging *st, const struct azl_scriptlet *sc,
 		    const struct azl_sandbox_opts *o,
 		    struct azl_sandbox_result *res, struct azl_err *err)
 {
+	struct azl_scriptlet named = *sc, *s = &named;
 	struct azl_sandbox_opts opts = *o;
 	struct child x = { .st = st, .s = s };
 	struct run rn = { { -1, -1 }, { -1, -1 }, { -1, -1 }, -1 };
@@ -530,6 +531,10 @@ int azl_sandbox_run(struct azl_staging *st, const struct azl_scriptlet *s,
 	memset(res, 0, sizeof(*res));
 	res->status = -1;
 	res->output = azl_xstrdup("");
+	if (!named.label)
+		named.label = "(unnamed package)";
+	if (!named.kind)
+		named.kind = "%scriptlet";
 	if (s->interpreter && !strcmp(s->interpreter, "<lua>"))
 		return azl_errf(err, -ENOTSUP,
 				"%s: %s scriptlet: rpm's built-in lua is not supported",
