@@ -7,7 +7,8 @@
  *
  * Isolation: new user, mount, network, PID, IPC and UTS namespaces (also as
  * root); inside uid/gid 0 is the caller (see staging.h for the id map);
- * the staging overlay is the root (pivot_root, the host tree unmounted);
+ * the staging tree is the root (its overlay, or in copy mode the tree
+ * itself; pivot_root, the host tree unmounted);
  * /dev is a tmpfs with null, zero, full, random, urandom and tty bound from
  * the host; /proc is the namespace's own, with sys, irq, bus and fs read-only
  * and sysrq-trigger, kcore and timer_list masked; /tmp is a tmpfs; only a
