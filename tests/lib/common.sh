@@ -89,22 +89,31 @@ assert_eq() { # actual expected [msg]
 }
 
 # First argument is read as a file when it names one, else as a string.
-_azl_text() {
-	if [ -f "$1" ]; then cat -- "$1"; else printf '%s' "$1"; fi
+# No pipe into grep -q: under pipefail, grep exiting at the first match can
+# kill the writer with SIGPIPE and turn a match into a failure.
+_azl_has() { # file_or_string needle
+	if [ -f "$1" ]; then
+		grep -qF -- "$2" "$1"
+	else
+		grep -qF -- "$2" <<<"$1"
+	fi
+}
+
+_azl_show() { # file_or_string
+	echo "--- text searched:" >&2
+	if [ -f "$1" ]; then head -n 40 -- "$1" >&2; else head -n 40 <<<"$1" >&2; fi
 }
 
 assert_contains() { # file_or_string needle [msg]
-	if ! _azl_text "$1" | grep -qF -- "$2"; then
-		echo "--- text searched:" >&2
-		_azl_text "$1" | head -n 40 >&2
+	if ! _azl_has "$1" "$2"; then
+		_azl_show "$1"
 		fail "${3:-expected text} to contain '$2'"
 	fi
 }
 
 assert_not_contains() { # file_or_string needle [msg]
-	if _azl_text "$1" | grep -qF -- "$2"; then
-		echo "--- text searched:" >&2
-		_azl_text "$1" | head -n 40 >&2
+	if _azl_has "$1" "$2"; then
+		_azl_show "$1"
 		fail "${3:-text} must not contain '$2'"
 	fi
 }
