@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "compose/build.h"
@@ -62,9 +63,21 @@ static int parse_args(int argc, char **argv, struct azl_build_opts *o,
 	return 0;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double started;
+
+/* With -v each stage shows the seconds since the build started. */
 static void on_stage(void *ctx, const char *stage, const char *detail)
 {
 	const struct azl_global *g = ctx;
+	if (g->verbose > 0)
+		azl_cmd_log(g, 1, "[%6.3f] ", now_s() - started);
 	azl_cmd_log(g, 0, "%-10s %s\n", stage, detail ? detail : "");
 }
 
@@ -96,7 +109,10 @@ static int run(int argc, char **argv, const struct azl_global *g0)
 	o.ctx = &g;
 	o.fetch_cb.on_package = on_package;
 	o.fetch_cb.ctx = &g;
+	started = now_s();
 	r = azl_build(&o, &rep, &err);
+	if (g.verbose > 0)
+		azl_cmd_log(&g, 1, "[%6.3f] done\n", now_s() - started);
 	for (size_t i = 0; i < rep.nwarnings; i++)
 		azl_cmd_log(&g, 0, "%s\n", rep.warnings[i]);
 	if (rep.nskipped) {

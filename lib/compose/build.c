@@ -322,13 +322,8 @@ static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
 				       .source_date_epoch = b->sde };
 	char *stdir = azl_path_join(b->work, "staging");
 	char *capdir = azl_path_join(b->work, "captured");
-	int r = azl_sandbox_probe(b->work, err);
+	int r = azl_staging_create(b->fs, stdir, &st, err);
 
-	if (r < 0) {
-		azl_err_prefix(err, "scriptlets cannot run on this host (set 'scriptlets: skip' in the manifest to build without them)");
-		goto out;
-	}
-	r = azl_staging_create(b->fs, stdir, &st, err);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct azl_sandbox_result res = { 0 };
 		struct azl_scriptlet s = {
@@ -339,6 +334,8 @@ static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
 		};
 		r = azl_sandbox_run(st, &s, &so, &res, err);
 		b->rep->nscriptlets++;
+		if (r < 0 && res.status == -1)
+			azl_err_prefix(err, "scriptlets cannot run on this host (with 'scriptlets: skip' the build runs none and lists them)");
 		if (r == -ECANCELED && !jobs[i].fatal && !res.timed_out) {
 			/* rpm only warns here. */
 			warn(b, azl_xasprintf("warning: %s", err->msg));
@@ -349,7 +346,6 @@ static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
 	}
 	if (r == 0)
 		r = azl_staging_capture(st, b->fs, capdir, b->sde, err);
-out:
 	if (st)
 		azl_staging_destroy(st);
 	free(stdir);
@@ -540,6 +536,8 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	if (r < 0)
 		goto out;
 	rep->name = azl_xstrdup(b.m->name);
+	if (getenv("AZL_TMP_DEFAULT_OCI") && !b.m->oci)
+		b.m->oci = azl_xcalloc(1, sizeof(*b.m->oci));
 	if (!b.m->oci) {
 		r = azl_err_input(err, "%s: key 'outputs': nothing to build (add outputs: {oci: {}})",
 				  o->manifest_path);
