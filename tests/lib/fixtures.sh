@@ -47,19 +47,35 @@ _azl_fx_hash() {
 			cat "$f"
 		done
 		sha256sum /bin/busybox 2>/dev/null
-		rpmbuild --version; createrepo_c --version; gcc --version | head -n 1
+		rpmbuild --version; createrepo_c --version
+		# sed, not head: no early exit to SIGPIPE gcc under pipefail.
+		gcc --version | sed -n 1p
 	) | sha256sum | cut -c1-16
 }
 
 _azl_fx_log() { echo "fixtures: $*" >&2; }
 
+# Names what is missing to build the tree (scripts/install-deps.sh has it).
+_azl_fx_check_tools() {
+	local c missing=""
+	for c in rpmbuild rpmsign createrepo_c gpg gpgconf gcc flock zstd python3; do
+		command -v "$c" >/dev/null || missing="$missing $c"
+	done
+	[ -x /bin/busybox ] || missing="$missing /bin/busybox(busybox-static)"
+	echo 'int x;' | gcc -m32 -x c -c -o /dev/null - 2>/dev/null || missing="$missing gcc-multilib"
+	[ -z "$missing" ] && return 0
+	_azl_fx_log "cannot build fixtures, missing:$missing (run scripts/install-deps.sh)"
+	return 1
+}
+
 # Prints the fixture tree, building it first if needed.
 azl_fixtures_dir() {
 	local root hash dir
 	root=$(_azl_fx_root)
-	hash=$(_azl_fx_hash) || return 1
+	hash=$(_azl_fx_hash) || { _azl_fx_check_tools; return 1; }
 	dir=$root/$hash
 	if [ ! -e "$dir/.complete" ]; then
+		_azl_fx_check_tools || return 1
 		mkdir -p "$root" || return 1
 		(
 			flock 9 || exit 1
