@@ -29,7 +29,7 @@ struct azl_keyring {
 
 static pthread_once_t rpm_once = PTHREAD_ONCE_INIT;
 static int rpm_init_rc;
-/* librpm's logging and verbosity are process-wide. */
+/* Guards the log state below. */
 static pthread_mutex_t rpm_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void rpm_init(void)
@@ -124,10 +124,47 @@ void azl_keyring_free(struct azl_keyring *k)
 	free(k);
 }
 
+/* rpm's log mask and callback are process-wide, but its verifier only
+ * reports per item when the mask is verbose.  While any verification runs
+ * the mask is raised and one callback is installed; it files each message
+ * under the verifying thread's report and applies the caller's original
+ * mask to everyone else's messages. */
+static __thread struct azl_buf *tl_report;
+static int saved_mask, active;
+static rpmlogCallback saved_cb;
+
 static int log_collect(rpmlogRec rec, rpmlogCallbackData data)
 {
-	azl_buf_adds(data, rpmlogRecMessage(rec));
-	return 0; /* handled: nothing reaches stderr */
+	if (tl_report) {
+		azl_buf_adds(tl_report, rpmlogRecMessage(rec));
+		return 0; /* handled: nothing reaches stderr */
+	}
+	if (!(RPMLOG_MASK(rpmlogRecPriority(rec)) & saved_mask))
+		return 0;
+	return saved_cb ? saved_cb(rec, data) : RPMLOG_DEFAULT;
+}
+
+static void log_enter(struct azl_buf *report)
+{
+	pthread_mutex_lock(&rpm_lock);
+	if (active++ == 0) {
+		saved_mask = rpmlogSetMask(0);
+		rpmlogSetMask(RPMLOG_UPTO(RPMLOG_INFO));
+		saved_cb = rpmlogSetCallback(log_collect, NULL);
+	}
+	pthread_mutex_unlock(&rpm_lock);
+	tl_report = report;
+}
+
+static void log_leave(void)
+{
+	tl_report = NULL;
+	pthread_mutex_lock(&rpm_lock);
+	if (--active == 0) {
+		rpmlogSetCallback(saved_cb, NULL);
+		rpmlogSetMask(saved_mask);
+	}
+	pthread_mutex_unlock(&rpm_lock);
 }
 
 /* Run rpm's verifier, capturing its report.  Returns its status. */
@@ -137,8 +174,7 @@ static int rpm_verify(struct azl_keyring *k, const char *rpm_path,
 	struct rpmQVKArguments_s qva = { 0 };
 	rpmts ts = rpmtsCreate();
 	FD_t fd;
-	int rc = 1, old_verbosity;
-	rpmlogCallback old_cb;
+	int rc = 1;
 
 	rpmtsSetRootDir(ts, "/");
 	rpmtsSetKeyring(ts, k->kr);
@@ -149,14 +185,9 @@ static int rpm_verify(struct azl_keyring *k, const char *rpm_path,
 		azl_buf_addf(report, "cannot open: %s\n", fd ? Fstrerror(fd) : "");
 		goto out;
 	}
-	pthread_mutex_lock(&rpm_lock);
-	old_verbosity = rpmlogSetMask(0);
-	rpmlogSetMask(RPMLOG_UPTO(RPMLOG_INFO));
-	old_cb = rpmlogSetCallback(log_collect, report);
+	log_enter(report);
 	rc = rpmVerifySignatures(&qva, ts, fd, rpm_path);
-	rpmlogSetCallback(old_cb, NULL);
-	rpmlogSetMask(old_verbosity);
-	pthread_mutex_unlock(&rpm_lock);
+	log_leave();
 out:
 	if (fd)
 		Fclose(fd);

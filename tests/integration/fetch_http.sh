@@ -80,6 +80,16 @@ assert_contains "$ERR" "azl-compose lock"
 assert_exit 2 "$AZL" fetch "$t/p.yaml" -j 0
 assert_exit 2 "$AZL" fetch
 
+# On a terminal: a progress bar instead of one line per package.
+if command -v script >/dev/null; then
+	script -qec "'$AZL' fetch '$t/p.yaml' --cache-dir '$t/tty'" /dev/null >"$t/tty.out" 2>&1 ||
+		fail "fetch on a terminal failed: $(cat "$t/tty.out")"
+	grep -q "\[#*  *\] [0-9]*/$npkgs packages\|\[#\{30\}\] $npkgs/$npkgs packages" "$t/tty.out" ||
+		fail "no progress bar on a terminal: $(cat -v "$t/tty.out")"
+	assert_not_contains "$t/tty.out" "fetched azl-app" "terminal output without -v"
+	assert_contains "$t/tty.out" "$npkgs packages ready"
+fi
+
 # Two processes, one cache, slow server so they overlap.
 sed "s|$AZL_HTTPD_URL/base/|$AZL_HTTPD_URL/@slow/2000000/base/|" "$t/p.lock.json" >"$t/slow.lock.json"
 cp "$t/p.yaml" "$t/slow.yaml"

@@ -1,5 +1,7 @@
-/* azl_fetch_*: file:// always; http:// through tests/lib/httpd.py when
- * python3 is there (fault injection: 500, 404, reset, truncate, norange). */
+/* azl_fetch_*: file:// URLs (memory, file, checks, resume of a partial
+ * file), then azl_fetch_many over http:// against tests/lib/httpd.py with
+ * fault injection: per-item results, retries, 404 not retried, a server
+ * ignoring Range, and the per-item done callback. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -122,6 +124,76 @@ static void test_file_resume(void)
 	free(dest);
 }
 
+static pid_t httpd_start(int *port)
+{
+	char *pf = azl_xasprintf("%s/port", dir), *data = NULL;
+	pid_t pid = fork();
+	struct azl_err err;
+
+	if (pid == 0) {
+		execlp("python3", "python3", "tests/lib/httpd.py", "--root", dir,
+		       "--port-file", pf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300 && !data; i++) {
+		if (azl_read_file(pf, 0, &data, NULL, &err) < 0)
+			usleep(50000);
+	}
+	*port = data ? atoi(data) : 0;
+	free(data);
+	free(pf);
+	return pid;
+}
+
+static void on_done(void *ctx, struct azl_fetch_item *it, size_t i)
+{
+	int *seen = ctx;
+	seen[i]++;
+}
+
+static void test_http_many(void)
+{
+	struct azl_fetch_opts o;
+	struct azl_err err = { 0 };
+	struct azl_fetch_item it[4];
+	int port = 0, seen[4] = { 0 };
+	pid_t pid = httpd_start(&port);
+	const char *paths[] = { "blob", "@fault/500*2/blob", "@fault/404/blob",
+				"@fault/truncate*1/@fault/norange/blob" };
+	char hex[65];
+
+	CHECK(port > 0);
+	opts_fast(&o);
+	o.done = on_done;
+	o.done_ctx = seen;
+	memset(it, 0, sizeof(it));
+	for (int i = 0; i < 4; i++) {
+		it[i].url = azl_xasprintf("http://127.0.0.1:%d/%s", port, paths[i]);
+		it[i].dest = azl_xasprintf("%s/h%d", dir, i);
+		it[i].sha256 = payload_sha;
+		it[i].size = payload_len;
+		it[i].label = "pkg";
+	}
+	CHECK(azl_fetch_many(&o, it, 4, &err) < 0);
+	CHECK_CONTAINS(err.msg, "HTTP 404");
+	CHECK(it[0].result == 0);
+	CHECK(it[1].result == 0);
+	CHECK(it[2].result < 0);
+	CHECK_CONTAINS(it[2].error, it[2].url);
+	CHECK(it[3].result == 0);
+	for (int i = 0; i < 4; i++) {
+		CHECK(seen[i] == 1);
+		if (it[i].result == 0) {
+			CHECK(azl_sha256_file(it[i].dest, hex, NULL, &err) == 0);
+			CHECK_STR(hex, payload_sha);
+		}
+		free((char *)it[i].url);
+		free((char *)it[i].dest);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
 	char *blob;
@@ -135,6 +207,7 @@ int main(void)
 	free(blob);
 	test_file_urls();
 	test_file_resume();
+	test_http_many();
 	char *cmd = azl_xasprintf("rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cleanup failed\n");
