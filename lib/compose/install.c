@@ -66,24 +66,83 @@ struct job {
 	struct azl_err err;
 };
 
-/* Copy one payload entry into an object, checking rpm's own digest when
- * it is a sha256 (free: we hash anyway). */
-static int extract_entry(struct azl_objstore *s, struct azl_rpm *r,
-			 struct azl_payload *p, size_t fx, unsigned char *buf,
-			 size_t bufsz, struct azl_objrec *rec,
-			 struct azl_err *err)
+/* Contents up to this size go into the package's pack, not a file each. */
+#define PACK_MAX (32u * 1024u)
+
+struct extract {
+	struct azl_objstore *store;
+	struct azl_rpm *r;
+	struct azl_payload *p;
+	struct azl_objpack *pack;   /* opened at the first small file */
+	unsigned char *buf;
+	size_t bufsz;
+	struct azl_objrec *rec;
+};
+
+/* The payload bytes must be what the header describes: size always, and
+ * rpm's own digest when it is a sha256 (free: we hash anyway). */
+static int check_entry(struct extract *x, size_t fx, uint64_t size,
+		       const char *hex, struct azl_err *err)
 {
 	struct azl_rpm_file f;
+	char want[65];
+
+	azl_rpm_file(x->r, fx, &f);
+	if (size != f.size)
+		return azl_errf(err, -EIO, "%s: %s: payload has %llu bytes, header says %llu",
+				azl_rpm_path(x->r), f.path, (unsigned long long)size,
+				(unsigned long long)f.size);
+	if (f.digest_algo == PGPHASHALGO_SHA256 && f.digest_len == 32) {
+		azl_hex(f.digest, 32, want);
+		if (strcmp(want, hex))
+			return azl_errf(err, -EIO, "%s: %s: content digest %s, header says %s",
+					azl_rpm_path(x->r), f.path, hex, want);
+	}
+	return 0;
+}
+
+/* A small entry: read whole, hash, append to the pack. */
+static int extract_small(struct extract *x, size_t fx, uint64_t size,
+			 struct azl_err *err)
+{
+	size_t have = 0;
+	uint64_t off;
+	char hex[65];
+	int rc = 0;
+
+	while (have < size) {
+		ssize_t got = azl_payload_read(x->p, x->buf + have,
+					       (size_t)size - have, err);
+		if (got < 0)
+			return (int)got;
+		if (got == 0)
+			break;
+		have += (size_t)got;
+	}
+	azl_sha256_hex(x->buf, have, hex);
+	rc = check_entry(x, fx, have, hex, err);
+	if (rc == 0 && !x->pack)
+		rc = azl_objpack_open(x->store, &x->pack, err);
+	if (rc == 0)
+		rc = azl_objpack_add(x->pack, x->buf, have, hex, &off, err);
+	if (rc == 0)
+		azl_objrec_add_packed(x->rec, (uint32_t)fx, have, hex, off);
+	return rc;
+}
+
+/* A large entry: streamed into its own object. */
+static int extract_large(struct extract *x, size_t fx, struct azl_err *err)
+{
 	struct azl_objw *w;
-	char hex[65], want[65];
+	char hex[65];
 	uint64_t size;
 	ssize_t got;
-	int rc = azl_objw_open(s, &w, err);
+	int rc = azl_objw_open(x->store, &w, err);
 
 	if (rc < 0)
 		return rc;
-	while ((got = azl_payload_read(p, buf, bufsz, err)) > 0) {
-		rc = azl_objw_write(w, buf, (size_t)got, err);
+	while ((got = azl_payload_read(x->p, x->buf, x->bufsz, err)) > 0) {
+		rc = azl_objw_write(w, x->buf, (size_t)got, err);
 		if (rc < 0)
 			break;
 	}
@@ -92,49 +151,44 @@ static int extract_entry(struct azl_objstore *s, struct azl_rpm *r,
 		return got < 0 ? (int)got : rc;
 	}
 	rc = azl_objw_commit(w, hex, &size, err);
-	if (rc < 0)
-		return rc;
-	azl_rpm_file(r, fx, &f);
-	if (size != f.size)
-		return azl_errf(err, -EIO, "%s: %s: payload has %llu bytes, header says %llu",
-				azl_rpm_path(r), f.path, (unsigned long long)size,
-				(unsigned long long)f.size);
-	if (f.digest_algo == PGPHASHALGO_SHA256 && f.digest_len == 32) {
-		azl_hex(f.digest, 32, want);
-		if (strcmp(want, hex))
-			return azl_errf(err, -EIO, "%s: %s: content digest %s, header says %s",
-					azl_rpm_path(r), f.path, hex, want);
-	}
-	azl_objrec_add(rec, (uint32_t)fx, size, hex);
-	return 0;
+	if (rc == 0)
+		rc = check_entry(x, fx, size, hex, err);
+	if (rc == 0)
+		azl_objrec_add(x->rec, (uint32_t)fx, size, hex);
+	return rc;
 }
 
 static int extract_pkg(struct azl_objstore *s, struct job *j)
 {
 	enum { BUFSZ = 1 << 18 };
-	struct azl_rpm *r = NULL;
-	struct azl_payload *p = NULL;
-	unsigned char *buf = NULL;
+	struct extract x = { .store = s, .bufsz = BUFSZ, .rec = &j->rec };
 	size_t fx;
 	uint64_t size;
-	int rc = azl_rpm_open(j->path, &r, &j->err);
+	int rc = azl_rpm_open(j->path, &x.r, &j->err);
 
 	if (rc < 0)
 		goto out;
-	rc = azl_payload_open(r, &p, &j->err);
+	rc = azl_payload_open(x.r, &x.p, &j->err);
 	if (rc < 0)
 		goto out;
-	buf = azl_xmalloc(BUFSZ);
-	while ((rc = azl_payload_next(p, &fx, &size, &j->err)) > 0) {
-		rc = extract_entry(s, r, p, fx, buf, BUFSZ, &j->rec, &j->err);
+	x.buf = azl_xmalloc(BUFSZ);
+	while ((rc = azl_payload_next(x.p, &fx, &size, &j->err)) > 0) {
+		rc = size <= PACK_MAX ? extract_small(&x, fx, size, &j->err)
+				      : extract_large(&x, fx, &j->err);
 		if (rc < 0)
 			goto out;
 	}
+	if (rc == 0 && x.pack) {
+		rc = azl_objpack_commit(x.pack, j->rec.pack, &j->rec.pack_size,
+					&j->err);
+		x.pack = NULL;
+	}
 	j->extracted = rc == 0;
 out:
-	free(buf);
-	azl_payload_close(p);
-	azl_rpm_close(r);
+	azl_objpack_abort(x.pack);
+	free(x.buf);
+	azl_payload_close(x.p);
+	azl_rpm_close(x.r);
 	if (rc < 0)
 		azl_objrec_release(&j->rec);
 	return rc;
@@ -447,7 +501,7 @@ static int set_content(struct pkgctx *c, size_t fx,
 		return azl_errf(err, -EIO, "%s: %s: payload carries no content for this file",
 				c->nevra, f->path);
 	memcpy(n->sha256, e->sha256, 65);
-	n->data_path = azl_objstore_path(c->store, e->sha256);
+	n->data_path = azl_objrec_data_path(c->store, c->rec, e, &n->data_offset);
 	return 0;
 }
 
