@@ -263,6 +263,22 @@ static void check_app_model(struct azl_fs *fs, struct azl_install_result *res)
 	n = azl_fs_get(fs, "/tmp");
 	CHECK(n && n->mode == 01777 && n->owner_pkg &&
 	      !strcmp(n->owner_pkg, "azl-filesystem-1.0-1.noarch"));
+	/* Every regular file's bytes (own object or a range of the
+	 * package's pack) hash to its digest; small ones are packed. */
+	struct azl_node *const *all = azl_fs_sorted(fs);
+	size_t nreg = 0, npacked = 0, nbad = 0;
+	for (size_t i = 0; i < azl_fs_count(fs); i++) {
+		if (all[i]->type != AZL_FT_REG)
+			continue;
+		struct azl_sha256 *h = azl_sha256_new();
+		nreg++;
+		npacked += all[i]->data_offset > 0;
+		if (azl_node_read(all[i], hash_cb, h, &err) < 0)
+			nbad++;
+		azl_sha256_final(h, hex);
+		nbad += strcmp(hex, all[i]->sha256) != 0;
+	}
+	CHECK(nreg > 10 && npacked > 0 && nbad == 0);
 	/* Contents: the object behind a node hashes to the node's digest. */
 	n = azl_fs_get(fs, "/usr/bin/busybox");
 	CHECK(n && n->size > 100000 && n->data_path);
