@@ -319,8 +319,17 @@ static const char *describe(const struct ynode *n)
 	return n->plain ? "a string" : "a quoted string";
 }
 
+static int to_str_empty(struct ctx *c, const struct ynode *n, const char *key,
+			char **out, bool empty_ok);
+
 static int to_str(struct ctx *c, const struct ynode *n, const char *key,
 		  char **out)
+{
+	return to_str_empty(c, n, key, out, false);
+}
+
+static int to_str_empty(struct ctx *c, const struct ynode *n, const char *key,
+			char **out, bool empty_ok)
 {
 	if (n->kind != Y_SCALAR || is_null(n) || is_plain(n, "true") ||
 	    is_plain(n, "false"))
@@ -329,7 +338,7 @@ static int to_str(struct ctx *c, const struct ynode *n, const char *key,
 			       ? " (quote it to make it a string)" : "");
 	if (strlen(n->str) != n->len)
 		return FAIL_AT(c, n, key, "contains a NUL character");
-	if (n->len == 0)
+	if (n->len == 0 && !empty_ok)
 		return FAIL_AT(c, n, key, "must not be empty");
 	free(*out);
 	*out = azl_xstrdup(n->str);
@@ -395,16 +404,28 @@ enum mtype {
 	MT_BOOL,     /* bool */
 	MT_STRLIST,  /* char **, count at aux */
 	MT_LIST,     /* array of sub->size entries, count at aux */
+	MT_OBJ,      /* a mapping filling the embedded struct at off (sub) */
+	MT_PTR,      /* a mapping filling an allocated struct (sub); null or
+			{} allocates one with every default */
+	MT_KV,       /* free-form mapping of strings: struct azl_cust_kv *,
+			count at aux; check sees each key */
+	MT_CUSTOM,   /* a scalar converted by check itself (enums, octal
+			modes, ranged integers); owns no memory */
 };
 
 enum {
 	MK_REQUIRED = 1,
 	MK_NONEMPTY = 2, /* lists */
 	MK_HAS = 4,      /* aux is a bool set when the key is present */
+	MK_EMPTY_OK = 8, /* MT_STR: "" is a value (file content) */
+	MK_SORTED = 16,  /* MT_KV: stored sorted by key */
+	MK_ONE_LINE = 32,/* MT_KV: values without control characters */
 };
 
 /* A validator/normaliser, called after conversion with the field (or, for
- * MT_STRLIST, the item): char ** for strings, int64_t *, bool *. */
+ * MT_STRLIST, the item; for MT_KV, the key): char ** for strings,
+ * int64_t *, bool *.  For MT_CUSTOM it is the converter and gets the raw
+ * node. */
 typedef int (*check_fn)(struct ctx *c, const struct ynode *n, const char *key,
 			void *field);
 
@@ -502,6 +523,16 @@ static size_t scheme_len(const char *s)
 static bool is_file_url(const char *s)
 {
 	return !strncmp(s, "file:///", 8);
+}
+
+/* Control characters would break the line-based files customization
+ * writes (/etc/passwd, os-release) and the messages quoting values. */
+static bool has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
 }
 
 static bool has_space_or_ctl(const char *s)
@@ -728,6 +759,648 @@ static int unique_packages(struct ctx *c, const struct azl_manifest *m,
 	return r;
 }
 
+/* ---- build-stage keys (issue 3) ----------------------------------------- */
+
+/* A path relative to the manifest's folder made absolute (a leading "./"
+ * dropped); absolute paths are kept as written. */
+static void resolve_rel(struct ctx *c, char **s)
+{
+	const char *rel = *s;
+	char *abs;
+
+	if (rel[0] == '/')
+		return;
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2 + strspn(rel + 2, "/");
+	abs = azl_path_join(c->dir, *rel ? rel : ".");
+	free(*s);
+	*s = abs;
+}
+
+/* What is wrong with s as an absolute normalised path in the image, or NULL.
+ * Normalised so that two spellings never name one file twice. */
+static const char *path_problem(const char *s, bool root_ok)
+{
+	if (s[0] != '/')
+		return "must be an absolute path (start with '/')";
+	if (has_ctl(s))
+		return "control characters are not allowed in a path";
+	if (!s[1])
+		return root_ok ? NULL : "must not be '/' itself";
+	for (const char *p = s + 1;; ) {
+		size_t l = strcspn(p, "/");
+		if (!l || (l == 1 && p[0] == '.') || (l == 2 && !strncmp(p, "..", 2)))
+			return "is not normalised (no '//', '.' or '..' "
+			       "components, no trailing '/')";
+		if (!p[l])
+			return NULL;
+		p += l + 1;
+	}
+}
+
+static int check_path_as(struct ctx *c, const struct ynode *n, const char *key,
+			 const char *s, bool root_ok, bool passwd_field)
+{
+	const char *why = path_problem(s, root_ok);
+	char v[120];
+
+	if (!why && passwd_field && strchr(s, ':'))
+		why = "must not contain ':' (it separates /etc/passwd fields)";
+	if (!why)
+		return 0;
+	clip(v, sizeof(v), s);
+	return FAIL_AT(c, n, key, "'%s' %s", v, why);
+}
+
+/* files/directories/symlinks paths and a user's shell. */
+static int check_path(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	return check_path_as(c, n, key, *(char **)field, false, false);
+}
+
+/* workdir; "/" is a fine working directory. */
+static int check_dir_path(struct ctx *c, const struct ynode *n, const char *key,
+			  void *field)
+{
+	return check_path_as(c, n, key, *(char **)field, true, false);
+}
+
+static int check_home(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	return check_path_as(c, n, key, *(char **)field, true, true);
+}
+
+static int check_shell(struct ctx *c, const struct ynode *n, const char *key,
+		       void *field)
+{
+	return check_path_as(c, n, key, *(char **)field, false, true);
+}
+
+/* shadow-utils' default NAME_REGEX: what useradd/groupadd accept. */
+static int check_account(struct ctx *c, const struct ynode *n, const char *key,
+			 void *field)
+{
+	const char *s = *(char **)field;
+	size_t l = strlen(s), body = l && s[l - 1] == '$' ? l - 1 : l;
+	char v[80];
+
+	clip(v, sizeof(v), s);
+	if (!body || !strchr(LOWER "_", s[0]) || strspn(s, LOWER DIGIT "_-") != body)
+		return FAIL_AT(c, n, key, "invalid user or group name '%s': use "
+			       "a-z, 0-9, '_' and '-', starting with a letter or "
+			       "'_' (a final '$' is allowed)", v);
+	if (l > 32)
+		return FAIL_AT(c, n, key, "name longer than 32 characters");
+	return 0;
+}
+
+#define MAX_ID 4294967294u /* (uint32_t)-1 means "no id" to the kernel */
+
+/* owner/group of files and directories: a name or a decimal id. */
+static int check_owner(struct ctx *c, const struct ynode *n, const char *key,
+		       void *field)
+{
+	const char *s = *(char **)field;
+	char v[80];
+
+	if (!is_decimal(s))
+		return check_account(c, n, key, field);
+	clip(v, sizeof(v), s);
+	if ((s[0] == '0' && s[1]) || strlen(s) > 10 || strtoull(s, NULL, 10) > MAX_ID)
+		return FAIL_AT(c, n, key, "invalid id '%s': a decimal number from 0 "
+			       "to %u without leading zeros", v, MAX_ID);
+	return 0;
+}
+
+static int check_id(struct ctx *c, const struct ynode *n, const char *key,
+		    void *field)
+{
+	if (*(int64_t *)field > MAX_ID)
+		return FAIL_AT(c, n, key, "id out of range (0 to %u)", MAX_ID);
+	return 0;
+}
+
+/* The value is never quoted back: it may be a password typed by mistake. */
+static int check_password(struct ctx *c, const struct ynode *n, const char *key,
+			  void *field)
+{
+	const char *s = *(char **)field;
+
+	if (!strcmp(s, "!") || !strcmp(s, "*"))
+		return 0;
+	if (s[0] != '$')
+		return FAIL_AT(c, n, key, "not a crypt(3) hash: write a hash such "
+			       "as '$6$...' or '$y$...' (from `openssl passwd -6` "
+			       "or mkpasswd), or '!'/'*' for a locked account; a "
+			       "plaintext password is never accepted");
+	if (strchr(s, ':') || has_space_or_ctl(s))
+		return FAIL_AT(c, n, key, "a crypt(3) hash has no ':', spaces or "
+			       "control characters");
+	return 0;
+}
+
+static int check_gecos(struct ctx *c, const struct ynode *n, const char *key,
+		       void *field)
+{
+	const char *s = *(char **)field;
+
+	if (strchr(s, ':') || has_ctl(s))
+		return FAIL_AT(c, n, key, "must not contain ':' or control "
+			       "characters (/etc/passwd fields)");
+	return 0;
+}
+
+static int check_source(struct ctx *c, const struct ynode *n, const char *key,
+			void *field)
+{
+	char **s = field, v[120];
+
+	clip(v, sizeof(v), *s);
+	if (has_ctl(*s))
+		return FAIL_AT(c, n, key, "'%s': control characters are not allowed "
+			       "in a path", v);
+	resolve_rel(c, s);
+	return 0;
+}
+
+static int check_no_ctl(struct ctx *c, const struct ynode *n, const char *key,
+			void *field)
+{
+	if (has_ctl(*(char **)field))
+		return FAIL_AT(c, n, key, "control characters are not allowed");
+	return 0;
+}
+
+/* systemd unit names: name.type, with instance '@' and escapes '\'. */
+static int check_unit(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	static const char *const types[] = {
+		".service", ".socket", ".timer", ".target", ".path", ".mount",
+		".automount", ".swap", ".slice",
+	};
+	const char *s = *(char **)field, *dot = strrchr(s, '.');
+	char v[120];
+
+	clip(v, sizeof(v), s);
+	if (!all_in(s, LOWER UPPER DIGIT ":_.@-\\") || s[0] == '.' || strlen(s) > 255)
+		return FAIL_AT(c, n, key, "invalid unit name '%s': use A-Z, a-z, "
+			       "0-9, ':', '_', '.', '@', '-', '\\'", v);
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(dot, types[i]) && dot > s)
+			return 0;
+	return FAIL_AT(c, n, key, "'%s' has no unit type suffix (.service, "
+		       ".socket, .timer, .target, .path, .mount, .automount, "
+		       ".swap, .slice)", v);
+}
+
+/* RFC 1123: dot-separated labels of letters, digits and '-', 1-63 each,
+ * not starting or ending with '-'; 64 in all, as /etc/hostname allows. */
+static int check_hostname(struct ctx *c, const struct ynode *n, const char *key,
+			  void *field)
+{
+	const char *s = *(char **)field;
+	char v[80];
+
+	clip(v, sizeof(v), s);
+	if (strlen(s) > 64)
+		return FAIL_AT(c, n, key, "hostname longer than 64 characters");
+	for (const char *p = s;; ) {
+		size_t l = strspn(p, LOWER UPPER DIGIT "-");
+		if (!l || l > 63 || p[0] == '-' || p[l - 1] == '-' ||
+		    (p[l] && p[l] != '.') || (p[l] == '.' && !p[l + 1]))
+			return FAIL_AT(c, n, key, "invalid hostname '%s': labels "
+				       "of a-z, A-Z, 0-9 and '-' (not first or "
+				       "last) separated by '.'", v);
+		if (!p[l])
+			return 0;
+		p += l + 1;
+	}
+}
+
+static int check_osr_key(struct ctx *c, const struct ynode *n, const char *key,
+			 void *field)
+{
+	char v[80];
+
+	if (all_in(*(char **)field, UPPER DIGIT "_"))
+		return 0;
+	clip(v, sizeof(v), *(char **)field);
+	return FAIL_AT(c, n, key, "invalid os-release field '%s': use A-Z, 0-9 "
+		       "and '_'", v);
+}
+
+static int check_env(struct ctx *c, const struct ynode *n, const char *key,
+		     void *field)
+{
+	const char *s = *(char **)field, *eq = strchr(s, '=');
+	char v[120];
+
+	if (eq && eq > s)
+		return 0;
+	clip(v, sizeof(v), s);
+	return FAIL_AT(c, n, key, "'%s' is not NAME=value", v);
+}
+
+/* "N", "N/tcp" or "N/udp", stored as "N/proto" (OCI's default is tcp). */
+static int check_port(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	char **s = field, v[80];
+	size_t l = strspn(*s, DIGIT);
+	const char *proto = (*s)[l] ? *s + l : "/tcp";
+	unsigned long port = strtoul(*s, NULL, 10);
+
+	clip(v, sizeof(v), *s);
+	if (!l || l > 5 || (*s)[0] == '0' || port > 65535 ||
+	    (strcmp(proto, "/tcp") && strcmp(proto, "/udp")))
+		return FAIL_AT(c, n, key, "invalid port '%s': expected N, N/tcp or "
+			       "N/udp with N from 1 to 65535", v);
+	if (!(*s)[l]) {
+		char *t = azl_xasprintf("%s/tcp", *s);
+		free(*s);
+		*s = t;
+	}
+	return 0;
+}
+
+/* A scalar equal to one of words (quoted or not): its index in *idx. */
+static int to_word(struct ctx *c, const struct ynode *n, const char *key,
+		   const char *const *words, size_t nwords, size_t *idx)
+{
+	struct azl_buf list = AZL_BUF_INIT;
+	char v[80];
+	int r;
+
+	for (size_t i = 0; n->kind == Y_SCALAR && i < nwords; i++)
+		if (!strcmp(n->str, words[i])) {
+			*idx = i;
+			return 0;
+		}
+	for (size_t i = 0; i < nwords; i++)
+		azl_buf_addf(&list, "%s%s", i ? " or " : "", words[i]);
+	if (n->kind != Y_SCALAR || is_null(n)) {
+		r = FAIL_AT(c, n, key, "expected %s, got %s", azl_buf_str(&list),
+			    describe(n));
+	} else {
+		clip(v, sizeof(v), n->str);
+		r = FAIL_AT(c, n, key, "expected %s, got '%s'", azl_buf_str(&list), v);
+	}
+	azl_buf_release(&list);
+	return r;
+}
+
+static int conv_scriptlets(struct ctx *c, const struct ynode *n,
+			   const char *key, void *field)
+{
+	static const char *const words[] = { "run", "skip" };
+	size_t i = 0;
+	int r = to_word(c, n, key, words, 2, &i);
+
+	if (r == 0)
+		*(bool *)field = i == 1;
+	return r;
+}
+
+static int conv_compression(struct ctx *c, const struct ynode *n,
+			    const char *key, void *field)
+{
+	static const char *const words[] = { "gzip", "zstd" };
+	size_t i = 0;
+	int r = to_word(c, n, key, words, 2, &i);
+
+	if (r == 0 && azl_comp_parse(words[i], field) < 0)
+		r = FAIL_AT(c, n, key, "compression '%s' is not built in", words[i]);
+	return r;
+}
+
+static int to_ranged(struct ctx *c, const struct ynode *n, const char *key,
+		     int64_t lo, int64_t hi, int64_t *out)
+{
+	int r = to_int(c, n, key, out);
+
+	if (r == 0 && (*out < lo || *out > hi))
+		r = FAIL_AT(c, n, key, "must be from %lld to %lld, got %lld",
+			    (long long)lo, (long long)hi, (long long)*out);
+	return r;
+}
+
+static int conv_timeout(struct ctx *c, const struct ynode *n, const char *key,
+			void *field)
+{
+	int64_t v = 0;
+	int r = to_ranged(c, n, key, 1, 86400, &v);
+
+	if (r == 0)
+		*(unsigned *)field = (unsigned)v;
+	return r;
+}
+
+/* The range per compression is checked with the compression (finish_oci). */
+static int conv_level(struct ctx *c, const struct ynode *n, const char *key,
+		      void *field)
+{
+	int64_t v = 0;
+	int r = to_ranged(c, n, key, 1, 19, &v);
+
+	if (r == 0)
+		*(int *)field = (int)v;
+	return r;
+}
+
+/* An octal mode as text: YAML 1.1 reads an unquoted 0644 as octal and 1.2
+ * as decimal 644, so the scalar's characters are read as octal digits
+ * whatever its style. */
+static int conv_mode(struct ctx *c, const struct ynode *n, const char *key,
+		     void *field)
+{
+	char v[80];
+
+	if (n->kind == Y_SCALAR && !is_null(n) && (n->len == 3 || n->len == 4) &&
+	    strspn(n->str, "01234567") == n->len) {
+		*(uint32_t *)field = (uint32_t)strtoul(n->str, NULL, 8);
+		return 0;
+	}
+	if (n->kind != Y_SCALAR || is_null(n))
+		return FAIL_AT(c, n, key, "expected an octal mode like \"0644\", "
+			       "got %s", describe(n));
+	clip(v, sizeof(v), n->str);
+	return FAIL_AT(c, n, key, "invalid mode '%s': expected 3 or 4 octal "
+		       "digits like \"0644\" or \"2775\"", v);
+}
+
+/* uid/gid left out: customize allocates (-1). */
+static void absent_id(const struct ynode *map, const char *name, int64_t *id)
+{
+	if (!map_get(map, name))
+		*id = -1;
+}
+
+static int finish_user(struct ctx *c, const struct ynode *map, const char *path,
+		       void *base, size_t i)
+{
+	struct azl_cust_user *u = (struct azl_cust_user *)base + i;
+
+	absent_id(map, "uid", &u->uid);
+	if (!map_get(map, "create_home"))
+		u->create_home = !u->system;
+	return 0;
+}
+
+static int finish_group(struct ctx *c, const struct ynode *map, const char *path,
+			void *base, size_t i)
+{
+	absent_id(map, "gid", &((struct azl_cust_group *)base)[i].gid);
+	return 0;
+}
+
+static int finish_file(struct ctx *c, const struct ynode *map, const char *path,
+		       void *base, size_t i)
+{
+	struct azl_cust_file *f = (struct azl_cust_file *)base + i;
+	char key[700];
+
+	if (f->content && f->source) {
+		snprintf(key, sizeof(key), "%s.source", path);
+		return FAIL_AT(c, map_get(map, "source"), key, "give either content "
+			       "or source, not both");
+	}
+	if (!f->content && !f->source)
+		return FAIL_AT(c, map, path, "missing content (the file's text) or "
+			       "source (a file on the build host)");
+	if (f->content)
+		f->content_len = strlen(f->content);
+	return 0;
+}
+
+static int finish_oci(struct ctx *c, const struct ynode *map, const char *path,
+		      void *base, size_t i)
+{
+	struct azl_manifest_oci *o = (struct azl_manifest_oci *)base + i;
+	int max = o->compression == AZL_COMP_GZIP ? 9 : 19;
+	char key[700];
+
+	if (o->level <= max)
+		return 0;
+	snprintf(key, sizeof(key), "%s.compression_level", path);
+	return FAIL_AT(c, map_get(map, "compression_level"), key, "%s levels go "
+		       "from 1 to %d, got %d", azl_comp_name(o->compression), max,
+		       o->level);
+}
+
+static int finish_outputs(struct ctx *c, const struct ynode *map,
+			  const char *path, void *base, size_t i)
+{
+	const struct azl_manifest *m = base;
+
+	if (m->oci)
+		return 0;
+	return FAIL_AT(c, map, path, "names no output (known outputs: oci; write "
+		       "outputs: {oci: {}} for an OCI image with defaults)");
+}
+
+/* Entry a of list whose string at off repeats entry b's: an error naming
+ * both.  field names the key inside an entry (NULL: items are strings). */
+static int unique_strings(struct ctx *c, const struct ynode *list,
+			  const char *lname, const char *field, const void *base,
+			  size_t n, size_t size, size_t off)
+{
+	struct strpos *v = azl_xcalloc(n + 1, sizeof(*v));
+	size_t a = 0, b = 0;
+	char key[200];
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct strpos){ *(char *const *)((const char *)base +
+							 i * size + off), i };
+	if (find_dup(v, n, &a, &b)) {
+		const struct ynode *na = field ? map_get(list->kids[a], field)
+					       : list->kids[a];
+		snprintf(key, sizeof(key), "%s[%zu]%s%s", lname, a, field ? "." : "",
+			 field ? field : "");
+		r = FAIL_AT(c, na, key, "'%s' is already given by %s[%zu] (line %d)",
+			    na->str, lname, b, list->kids[b]->line);
+	}
+	free(v);
+	return r;
+}
+
+#define UNIQUE(c, map, lname, field, arr, n, type, member)                     \
+	unique_strings(c, map_get(map, lname), lname, field, arr, n,           \
+		       sizeof(type), offsetof(type, member))
+
+static int unique_custom(struct ctx *c, const struct ynode *map,
+			 const struct azl_customize *cu)
+{
+	const struct ynode *svc = map_get(map, "services");
+	int r = UNIQUE(c, map, "users", "name", cu->users, cu->nusers,
+		       struct azl_cust_user, name);
+
+	if (r == 0)
+		r = UNIQUE(c, map, "groups", "name", cu->groups, cu->ngroups,
+			   struct azl_cust_group, name);
+	if (r == 0)
+		r = UNIQUE(c, map, "files", "path", cu->files, cu->nfiles,
+			   struct azl_cust_file, path);
+	if (r == 0)
+		r = UNIQUE(c, map, "directories", "path", cu->dirs, cu->ndirs,
+			   struct azl_cust_dir, path);
+	if (r == 0)
+		r = UNIQUE(c, map, "symlinks", "path", cu->symlinks, cu->nsymlinks,
+			   struct azl_cust_symlink, path);
+	if (r == 0 && svc)
+		r = unique_strings(c, map_get(svc, "enable"), "services.enable", NULL,
+				   cu->enable, cu->nenable, sizeof(char *), 0);
+	if (r == 0 && svc)
+		r = unique_strings(c, map_get(svc, "disable"), "services.disable",
+				   NULL, cu->disable, cu->ndisable, sizeof(char *), 0);
+	return r;
+}
+
+/* A unit both enabled and disabled: which one wins would be an accident of
+ * the order customize applies them in. */
+static int services_overlap(struct ctx *c, const struct ynode *map,
+			    const char *path, void *base, size_t i)
+{
+	const struct azl_customize *cu = base;
+	char key[700];
+
+	for (size_t d = 0; d < cu->ndisable; d++)
+		for (size_t e = 0; e < cu->nenable; e++) {
+			if (strcmp(cu->disable[d], cu->enable[e]))
+				continue;
+			snprintf(key, sizeof(key), "%s.disable[%zu]", path, d);
+			return FAIL_AT(c, map_get(map, "disable")->kids[d], key,
+				       "'%s' is also in %s.enable", cu->disable[d],
+				       path);
+		}
+	return 0;
+}
+
+#define U(field) offsetof(struct azl_cust_user, field)
+static const struct mkey user_keys[] = {
+	{ "name", MT_STR, MK_REQUIRED, NULL, U(name), 0, check_account, NULL },
+	{ "uid", MT_INT, 0, NULL, U(uid), 0, check_id, NULL },
+	{ "group", MT_STR, 0, NULL, U(group), 0, check_account, NULL },
+	{ "groups", MT_STRLIST, 0, NULL, U(groups), U(ngroups), check_account, NULL },
+	{ "home", MT_STR, 0, NULL, U(home), 0, check_home, NULL },
+	{ "shell", MT_STR, 0, NULL, U(shell), 0, check_shell, NULL },
+	{ "password", MT_STR, 0, NULL, U(password), 0, check_password, NULL },
+	{ "gecos", MT_STR, 0, NULL, U(gecos), 0, check_gecos, NULL },
+	{ "system", MT_BOOL, 0, "false", U(system), 0, NULL, NULL },
+	{ "create_home", MT_BOOL, 0, NULL, U(create_home), 0, NULL, NULL },
+};
+#undef U
+
+static const struct mschema user_schema = {
+	user_keys, sizeof(user_keys) / sizeof(user_keys[0]),
+	sizeof(struct azl_cust_user), finish_user,
+};
+
+#define G(field) offsetof(struct azl_cust_group, field)
+static const struct mkey group_keys[] = {
+	{ "name", MT_STR, MK_REQUIRED, NULL, G(name), 0, check_account, NULL },
+	{ "gid", MT_INT, 0, NULL, G(gid), 0, check_id, NULL },
+	{ "members", MT_STRLIST, 0, NULL, G(members), G(nmembers), check_account,
+	  NULL },
+	{ "system", MT_BOOL, 0, "false", G(system), 0, NULL, NULL },
+};
+#undef G
+
+static const struct mschema group_schema = {
+	group_keys, sizeof(group_keys) / sizeof(group_keys[0]),
+	sizeof(struct azl_cust_group), finish_group,
+};
+
+#define F(field) offsetof(struct azl_cust_file, field)
+static const struct mkey file_keys[] = {
+	{ "path", MT_STR, MK_REQUIRED, NULL, F(path), 0, check_path, NULL },
+	{ "content", MT_STR, MK_EMPTY_OK, NULL, F(content), 0, NULL, NULL },
+	{ "source", MT_STR, 0, NULL, F(source), 0, check_source, NULL },
+	{ "mode", MT_CUSTOM, 0, "0644", F(mode), 0, conv_mode, NULL },
+	{ "owner", MT_STR, 0, "root", F(owner), 0, check_owner, NULL },
+	{ "group", MT_STR, 0, "root", F(group), 0, check_owner, NULL },
+};
+#undef F
+
+static const struct mschema file_schema = {
+	file_keys, sizeof(file_keys) / sizeof(file_keys[0]),
+	sizeof(struct azl_cust_file), finish_file,
+};
+
+#define D(field) offsetof(struct azl_cust_dir, field)
+static const struct mkey dir_keys[] = {
+	{ "path", MT_STR, MK_REQUIRED, NULL, D(path), 0, check_path, NULL },
+	{ "mode", MT_CUSTOM, 0, "0755", D(mode), 0, conv_mode, NULL },
+	{ "owner", MT_STR, 0, "root", D(owner), 0, check_owner, NULL },
+	{ "group", MT_STR, 0, "root", D(group), 0, check_owner, NULL },
+};
+#undef D
+
+static const struct mschema dir_schema = {
+	dir_keys, sizeof(dir_keys) / sizeof(dir_keys[0]),
+	sizeof(struct azl_cust_dir), NULL,
+};
+
+#define S(field) offsetof(struct azl_cust_symlink, field)
+static const struct mkey symlink_keys[] = {
+	{ "path", MT_STR, MK_REQUIRED, NULL, S(path), 0, check_path, NULL },
+	{ "target", MT_STR, MK_REQUIRED, NULL, S(target), 0, check_no_ctl, NULL },
+};
+#undef S
+
+static const struct mschema symlink_schema = {
+	symlink_keys, sizeof(symlink_keys) / sizeof(symlink_keys[0]),
+	sizeof(struct azl_cust_symlink), NULL,
+};
+
+#define C(field) offsetof(struct azl_customize, field)
+static const struct mkey services_keys[] = {
+	{ "enable", MT_STRLIST, 0, NULL, C(enable), C(nenable), check_unit, NULL },
+	{ "disable", MT_STRLIST, 0, NULL, C(disable), C(ndisable), check_unit, NULL },
+};
+#undef C
+
+static const struct mschema services_schema = {
+	services_keys, sizeof(services_keys) / sizeof(services_keys[0]),
+	sizeof(struct azl_customize), services_overlap,
+};
+
+#define O(field) offsetof(struct azl_manifest_oci, field)
+static const struct mkey oci_keys[] = {
+	{ "compression", MT_CUSTOM, 0, "gzip", O(compression), 0, conv_compression,
+	  NULL },
+	{ "compression_level", MT_CUSTOM, 0, NULL, O(level), 0, conv_level, NULL },
+	{ "entrypoint", MT_STRLIST, 0, NULL, O(entrypoint), O(nentrypoint), NULL,
+	  NULL },
+	{ "cmd", MT_STRLIST, 0, NULL, O(cmd), O(ncmd), NULL, NULL },
+	{ "env", MT_STRLIST, 0, NULL, O(env), O(nenv), check_env, NULL },
+	{ "workdir", MT_STR, 0, NULL, O(workdir), 0, check_dir_path, NULL },
+	{ "user", MT_STR, 0, NULL, O(user), 0, check_no_ctl, NULL },
+	{ "labels", MT_KV, MK_SORTED, NULL, O(labels), O(nlabels), NULL, NULL },
+	{ "exposed_ports", MT_STRLIST, 0, NULL, O(exposed_ports),
+	  O(nexposed_ports), check_port, NULL },
+};
+#undef O
+
+static const struct mschema oci_schema = {
+	oci_keys, sizeof(oci_keys) / sizeof(oci_keys[0]),
+	sizeof(struct azl_manifest_oci), finish_oci,
+};
+
+/* outputs fills pointers of struct azl_manifest itself (offset 0). */
+static const struct mkey outputs_keys[] = {
+	{ "oci", MT_PTR, 0, NULL, offsetof(struct azl_manifest, oci), 0, NULL,
+	  &oci_schema },
+};
+
+static const struct mschema outputs_schema = {
+	outputs_keys, sizeof(outputs_keys) / sizeof(outputs_keys[0]),
+	sizeof(struct azl_manifest), finish_outputs,
+};
+
 /* Uniqueness needs whole lists, so it is checked after every key. */
 static int finish_manifest(struct ctx *c, const struct ynode *map,
 			   const char *path, void *base, size_t i)
@@ -737,6 +1410,8 @@ static int finish_manifest(struct ctx *c, const struct ynode *map,
 
 	if (r == 0)
 		r = unique_packages(c, m, map_get(map, "packages"));
+	if (r == 0)
+		r = unique_custom(c, map, &m->customize);
 	return r;
 }
 
@@ -767,6 +1442,27 @@ static const struct mkey manifest_keys[] = {
 	{ "exclude", MT_STRLIST, 0, NULL, M(exclude), M(nexclude), check_glob, NULL },
 	{ "install_weak_deps", MT_BOOL, 0, "false", M(install_weak_deps), 0, NULL,
 	  NULL },
+	{ "seed", MT_STR, 0, NULL, M(seed), 0, NULL, NULL },
+	{ "scriptlets", MT_CUSTOM, 0, NULL, M(scriptlets_skip), 0, conv_scriptlets,
+	  NULL },
+	{ "scriptlet_timeout", MT_CUSTOM, 0, NULL, M(scriptlet_timeout), 0,
+	  conv_timeout, NULL },
+	{ "users", MT_LIST, 0, NULL, M(customize.users), M(customize.nusers), NULL,
+	  &user_schema },
+	{ "groups", MT_LIST, 0, NULL, M(customize.groups), M(customize.ngroups),
+	  NULL, &group_schema },
+	{ "files", MT_LIST, 0, NULL, M(customize.files), M(customize.nfiles), NULL,
+	  &file_schema },
+	{ "directories", MT_LIST, 0, NULL, M(customize.dirs), M(customize.ndirs),
+	  NULL, &dir_schema },
+	{ "symlinks", MT_LIST, 0, NULL, M(customize.symlinks),
+	  M(customize.nsymlinks), NULL, &symlink_schema },
+	{ "services", MT_OBJ, 0, NULL, M(customize), 0, NULL, &services_schema },
+	{ "hostname", MT_STR, 0, NULL, M(customize.hostname), 0, check_hostname,
+	  NULL },
+	{ "os_release", MT_KV, MK_ONE_LINE, NULL, M(customize.os_release),
+	  M(customize.nos_release), check_osr_key, NULL },
+	{ "outputs", MT_OBJ, 0, NULL, 0, 0, NULL, &outputs_schema },
 };
 #undef M
 
@@ -836,6 +1532,92 @@ static int to_list(struct ctx *c, const struct mkey *k, const struct ynode *n,
 	return r;
 }
 
+static void key_path(char *out, size_t size, const char *path, const char *name)
+{
+	char v[80];
+	clip(v, sizeof(v), name);
+	snprintf(out, size, "%s%s%s", path, *path ? "." : "", v);
+}
+
+static int cmp_kv(const void *a, const void *b)
+{
+	return strcmp(((const struct azl_cust_kv *)a)->key,
+		      ((const struct azl_cust_kv *)b)->key);
+}
+
+/* A repeated key would silently lose one value, so it is an error here as
+ * in the schema's own mappings. */
+static int unique_kv_keys(struct ctx *c, const struct ynode *n, const char *key,
+			  const struct azl_cust_kv *kv, size_t count)
+{
+	struct strpos *v = azl_xcalloc(count + 1, sizeof(*v));
+	size_t a = 0, b = 0;
+	char ikey[700];
+	int r = 0;
+
+	for (size_t i = 0; i < count; i++)
+		v[i] = (struct strpos){ kv[i].key, i };
+	if (find_dup(v, count, &a, &b)) {
+		const struct ynode *kn = n->kids[2 * a], *first = n->kids[2 * b];
+		key_path(ikey, sizeof(ikey), key, kv[a].key);
+		r = FAIL_AT(c, kn, ikey, "duplicate key (first at line %d:%d)",
+			    first->line, first->col);
+	}
+	free(v);
+	return r;
+}
+
+static int to_kv_pair(struct ctx *c, const struct mkey *k, const struct ynode *kn,
+		      const struct ynode *vn, const char *key,
+		      struct azl_cust_kv *kv)
+{
+	char ikey[700];
+	int r;
+
+	key_path(ikey, sizeof(ikey), key, kn->kind == Y_SCALAR ? kn->str : "?");
+	r = to_str(c, kn, ikey, &kv->key);
+	if (r == 0 && k->check)
+		r = k->check(c, kn, ikey, &kv->key);
+	if (r == 0)
+		r = to_str(c, vn, ikey, &kv->value);
+	if (r == 0 && (k->flags & MK_ONE_LINE) && has_ctl(kv->value))
+		r = FAIL_AT(c, vn, ikey, "control characters (newlines, tabs) "
+			    "are not allowed in the value");
+	return r;
+}
+
+static int to_kv(struct ctx *c, const struct mkey *k, const struct ynode *n,
+		 const char *key, void *obj)
+{
+	struct azl_cust_kv **items = at_off(obj, k->off);
+	size_t *count = at_off(obj, k->aux);
+	int r = 0;
+
+	if (n->kind != Y_MAP)
+		return FAIL_AT(c, n, key, "expected a mapping of KEY: value, got %s",
+			       describe(n));
+	*count = n->nkids / 2;
+	*items = azl_xcalloc(*count ? *count : 1, sizeof(**items));
+	for (size_t i = 0; i < *count && r == 0; i++)
+		r = to_kv_pair(c, k, n->kids[2 * i], n->kids[2 * i + 1], key,
+			       &(*items)[i]);
+	if (r == 0)
+		r = unique_kv_keys(c, n, key, *items, *count);
+	if (r == 0 && (k->flags & MK_SORTED))
+		qsort(*items, *count, sizeof(**items), cmp_kv);
+	return r;
+}
+
+static int to_ptr(struct ctx *c, const struct mkey *k, const struct ynode *n,
+		  const char *key, void *obj)
+{
+	void **p = at_off(obj, k->off);
+	struct ynode empty = { Y_MAP, n->line, n->col, NULL, 0, false, NULL, 0 };
+
+	*p = azl_xcalloc(1, k->sub->size);
+	return apply(c, k->sub, is_null(n) ? &empty : n, key, *p, 0);
+}
+
 static int convert(struct ctx *c, const struct mkey *k, const struct ynode *n,
 		   const char *key, void *obj)
 {
@@ -844,8 +1626,13 @@ static int convert(struct ctx *c, const struct mkey *k, const struct ynode *n,
 
 	switch (k->type) {
 	case MT_STR:
-		r = to_str(c, n, key, field);
+		r = to_str_empty(c, n, key, field, k->flags & MK_EMPTY_OK);
 		break;
+	case MT_CUSTOM:
+		r = k->check(c, n, key, field);
+		if (r == 0 && (k->flags & MK_HAS))
+			*(bool *)at_off(obj, k->aux) = true;
+		return r;
 	case MT_INT:
 		r = to_int(c, n, key, field);
 		break;
@@ -856,6 +1643,12 @@ static int convert(struct ctx *c, const struct mkey *k, const struct ynode *n,
 		return to_strlist(c, k, n, key, obj);
 	case MT_LIST:
 		return to_list(c, k, n, key, obj);
+	case MT_OBJ:
+		return apply(c, k->sub, n, key, field, 0);
+	case MT_PTR:
+		return to_ptr(c, k, n, key, obj);
+	case MT_KV:
+		return to_kv(c, k, n, key, obj);
 	default:
 		return azl_errf(c->err, -EINVAL, "%s: key '%s': bad schema row",
 				c->file, key);
@@ -873,13 +1666,6 @@ static const struct mkey *find_key(const struct mschema *s, const char *name)
 		if (!strcmp(s->keys[i].name, name))
 			return &s->keys[i];
 	return NULL;
-}
-
-static void key_path(char *out, size_t size, const char *path, const char *name)
-{
-	char v[80];
-	clip(v, sizeof(v), name);
-	snprintf(out, size, "%s%s%s", path, *path ? "." : "", v);
 }
 
 static int unknown_key(struct ctx *c, const struct mschema *s,
@@ -980,27 +1766,51 @@ out:
 	return r;
 }
 
+static void free_entry(const struct mschema *s, void *obj);
+
+static void free_field(const struct mkey *k, void *obj)
+{
+	void *field = at_off(obj, k->off);
+	size_t *count = at_off(obj, k->aux); /* read for the list types only */
+
+	switch (k->type) {
+	case MT_STR:
+		free(*(char **)field);
+		break;
+	case MT_STRLIST:
+		for (size_t j = 0; *(char ***)field && j < *count; j++)
+			free((*(char ***)field)[j]);
+		free(*(char ***)field);
+		break;
+	case MT_LIST:
+		for (size_t j = 0; *(char **)field && j < *count; j++)
+			free_entry(k->sub, *(char **)field + j * k->sub->size);
+		free(*(void **)field);
+		break;
+	case MT_OBJ:
+		free_entry(k->sub, field);
+		break;
+	case MT_PTR:
+		if (*(void **)field)
+			free_entry(k->sub, *(void **)field);
+		free(*(void **)field);
+		break;
+	case MT_KV:
+		for (size_t j = 0; *(struct azl_cust_kv **)field && j < *count; j++) {
+			free((*(struct azl_cust_kv **)field)[j].key);
+			free((*(struct azl_cust_kv **)field)[j].value);
+		}
+		free(*(void **)field);
+		break;
+	default: /* scalars */
+		break;
+	}
+}
+
 static void free_entry(const struct mschema *s, void *obj)
 {
-	for (size_t i = 0; i < s->nkeys; i++) {
-		const struct mkey *k = &s->keys[i];
-		void *field = at_off(obj, k->off);
-		size_t n = k->type >= MT_STRLIST ? *(size_t *)at_off(obj, k->aux) : 0;
-
-		if (k->type == MT_STR) {
-			free(*(char **)field);
-		} else if (k->type == MT_STRLIST) {
-			char **v = *(char ***)field;
-			for (size_t j = 0; v && j < n; j++)
-				free(v[j]);
-			free(v);
-		} else if (k->type == MT_LIST) {
-			char *v = *(void **)field;
-			for (size_t j = 0; v && j < n; j++)
-				free_entry(k->sub, v + j * k->sub->size);
-			free(v);
-		}
-	}
+	for (size_t i = 0; i < s->nkeys; i++)
+		free_field(&s->keys[i], obj);
 }
 
 /* ---- public ------------------------------------------------------------- */
