@@ -250,7 +250,8 @@ int azl_pgzip_new(int level, int threads,
 	int r = 0;
 
 	z->level = level > 0 && level <= 9 ? level : 6;
-	z->nthreads = threads > 1 ? threads : 1;
+	/* More threads than this only cost memory; the bytes never change. */
+	z->nthreads = threads < 1 ? 1 : threads > AZL_PGZIP_MAX_THREADS ? AZL_PGZIP_MAX_THREADS : threads;
 	z->sink = sink;
 	z->sink_ctx = sink_ctx;
 	z->crc = crc32(0, NULL, 0);

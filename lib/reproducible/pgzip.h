@@ -21,10 +21,12 @@
 
 #define AZL_PGZIP_BLOCK (128u * 1024)
 #define AZL_PGZIP_OS_BYTE 3
+#define AZL_PGZIP_MAX_THREADS 64
 
 struct azl_pgzip;
 
-/* level 1..9 (0: 6); threads <= 1 compresses in the caller's thread.
+/* level 1..9 (0: 6); threads <= 1 compresses in the caller's thread, more
+ * than AZL_PGZIP_MAX_THREADS are clamped.
  * Compressed bytes go to sink, in order, from the caller's thread; a
  * negative return from sink fails the stream.  *out is freed by
  * azl_pgzip_finish or azl_pgzip_free. */

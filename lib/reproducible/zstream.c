@@ -72,6 +72,8 @@ int azl_zstream_open(enum azl_comp comp, int level, int threads,
 
 	if (threads < 1)
 		threads = 1;
+	if (threads > AZL_PGZIP_MAX_THREADS)
+		threads = AZL_PGZIP_MAX_THREADS; /* memory only: bytes are the same */
 	s->comp = comp;
 	s->sink = sink;
 	s->sink_ctx = sink_ctx;

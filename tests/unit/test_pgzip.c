@@ -103,8 +103,12 @@ static void gzip_t(void)
 	char path[] = "/tmp/azl-pgzip-XXXXXX";
 	int fd = mkstemp(path);
 
+	struct azl_buf many = AZL_BUF_INIT;
 	CHECK(pgz(in, n, 9, 2, 7777, &a) == 0);
 	CHECK(a.len > 10 && (unsigned char)a.data[8] == 2); /* XFL for -9 */
+	CHECK(pgz(in, n, 9, 1000, 65536, &many) == 0); /* clamped, same bytes */
+	CHECK(many.len == a.len && !memcmp(many.data, a.data, a.len));
+	azl_buf_release(&many);
 	CHECK(fd >= 0 && azl_write_all(fd, a.data, a.len) == 0);
 	close(fd);
 	char *cmd = azl_xasprintf("gzip -t < %s", path);
