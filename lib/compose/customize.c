@@ -493,7 +493,9 @@ static int apply_user(struct azl_fs *fs, const struct azl_cust_user *u,
 		 u->password ? u->password : "!", (long long)(sde / 86400));
 	if (r == 0)
 		r = append_line(fs, "/etc/shadow", line, 0, sde, err);
-	if (r == 0 && (u->create_home || (!u->system && !u->home)) && !azl_fs_get(fs, home)) {
+	bool want_home = u->create_home_set ? u->create_home
+			 : u->create_home || (!u->system && !u->home);
+	if (r == 0 && want_home && !azl_fs_get(fs, home)) {
 		char *real = NULL;
 		r = ensure_dir(fs, home, sde, &real, err);
 		if (r == 0) {
@@ -533,7 +535,7 @@ static int apply_dir(struct azl_fs *fs, const struct azl_cust_dir *d, size_t i,
 	if (r < 0)
 		return azl_err_prefix(err, "directories[%zu] '%s'", i, d->path);
 	struct azl_node *n = azl_fs_get(fs, real);
-	n->mode = d->mode ? d->mode : 0755;
+	n->mode = d->mode_set || d->mode ? d->mode : 0755;
 	n->mtime = sde;
 	node_owner(n, d->owner, uid, d->group, gid);
 	free(real);
@@ -543,7 +545,7 @@ static int apply_dir(struct azl_fs *fs, const struct azl_cust_dir *d, size_t i,
 static int apply_file(struct azl_fs *fs, const struct azl_cust_file *f, size_t i,
 		      int64_t sde, struct azl_err *err)
 {
-	uint32_t uid, gid, mode = f->mode ? f->mode : 0644;
+	uint32_t uid, gid, mode = f->mode_set || f->mode ? f->mode : 0644;
 	char *real = NULL;
 	struct stat st;
 	int r = resolve_owner(fs, f->owner, f->group, "files", i, &uid, &gid, err);

@@ -34,7 +34,10 @@ struct azl_cust_user {
 	char *password;    /* crypt(3) hash for /etc/shadow; NULL: locked ("!") */
 	char *gecos;
 	bool system;
-	bool create_home;  /* default true for non-system users */
+	bool create_home;  /* see create_home_set */
+	bool create_home_set; /* true: create_home is the answer (the manifest
+				 loader always sets it); false: create a home
+				 for non-system users without an explicit home */
 };
 
 struct azl_cust_file {
@@ -42,13 +45,16 @@ struct azl_cust_file {
 	char *content;     /* inline content, or NULL when source is set */
 	size_t content_len;
 	char *source;      /* absolute host path (resolved against the manifest) */
-	uint32_t mode;     /* default 0644 */
+	uint32_t mode;     /* exact when mode_set (the manifest loader always
+			      sets it, so "0000" stays 0000); else 0: 0644 */
+	bool mode_set;
 	char *owner, *group; /* default root */
 };
 
 struct azl_cust_dir {
 	char *path;
-	uint32_t mode;     /* default 0755 */
+	uint32_t mode;     /* exact when mode_set; else 0: 0755 */
+	bool mode_set;
 	char *owner, *group;
 };
 

@@ -23,7 +23,7 @@
 
 #define MAX_FILE_SIZE (1u << 20) /* far above any real manifest; bounds
 				   the node tree to some 50 MB */
-#define MAX_DEPTH 32             /* the schema needs 3 levels */
+#define MAX_DEPTH 32             /* the schema needs 4 levels */
 #define MAX_NAME 128             /* name and repo id */
 
 /* ---- the node tree ------------------------------------------------------ */
@@ -1146,6 +1146,7 @@ static int finish_user(struct ctx *c, const struct ynode *map, const char *path,
 	absent_id(map, "uid", &u->uid);
 	if (!map_get(map, "create_home"))
 		u->create_home = !u->system;
+	u->create_home_set = true;
 	return 0;
 }
 
@@ -1172,6 +1173,14 @@ static int finish_file(struct ctx *c, const struct ynode *map, const char *path,
 			       "source (a file on the build host)");
 	if (f->content)
 		f->content_len = strlen(f->content);
+	f->mode_set = true; /* given or defaulted, it is exact: 0000 is a mode */
+	return 0;
+}
+
+static int finish_dir(struct ctx *c, const struct ynode *map, const char *path,
+		      void *base, size_t i)
+{
+	((struct azl_cust_dir *)base)[i].mode_set = true;
 	return 0;
 }
 
@@ -1341,7 +1350,7 @@ static const struct mkey dir_keys[] = {
 
 static const struct mschema dir_schema = {
 	dir_keys, sizeof(dir_keys) / sizeof(dir_keys[0]),
-	sizeof(struct azl_cust_dir), NULL,
+	sizeof(struct azl_cust_dir), finish_dir,
 };
 
 #define S(field) offsetof(struct azl_cust_symlink, field)

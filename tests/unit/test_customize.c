@@ -185,9 +185,46 @@ static void test_files_services(void)
 	azl_fs_free(fs);
 }
 
+/* What the manifest loader fills is taken literally: mode 0000 and
+ * create_home: false; zero-initialised fields keep the defaults. */
+static void test_exact_settings(void)
+{
+	struct azl_fs *fs = base_model();
+	struct azl_buf warn = AZL_BUF_INIT;
+	struct azl_err err = { 0 };
+	struct azl_cust_file files[] = {
+		{ .path = "/etc/secret", .content = "", .mode = 0, .mode_set = true },
+		{ .path = "/etc/plain", .content = "", .mode = 0 },
+	};
+	struct azl_cust_dir dirs[] = { { .path = "/srv/locked", .mode = 0, .mode_set = true } };
+	struct azl_cust_user users[] = {
+		{ .name = "nohome", .uid = -1, .create_home = false, .create_home_set = true },
+		{ .name = "sys", .uid = -1, .system = true, .home = "/var/lib/sys",
+		  .create_home = true, .create_home_set = true },
+	};
+	struct azl_customize c = { .files = files, .nfiles = 2, .dirs = dirs, .ndirs = 1,
+				   .users = users, .nusers = 2 };
+
+	CHECK(azl_customize_apply(fs, &c, SDE, &warn, &err) == 0);
+	if (err.code)
+		fprintf(stderr, "%s\n", err.msg);
+	struct azl_node *n = azl_fs_get(fs, "/etc/secret");
+	CHECK(n && n->mode == 0);
+	n = azl_fs_get(fs, "/etc/plain");
+	CHECK(n && n->mode == 0644);
+	n = azl_fs_get(fs, "/srv/locked");
+	CHECK(n && n->type == AZL_FT_DIR && n->mode == 0);
+	CHECK(azl_fs_get(fs, "/home/nohome") == NULL);
+	n = azl_fs_get(fs, "/var/lib/sys");
+	CHECK(n && n->type == AZL_FT_DIR && n->mode == 0700);
+	azl_buf_release(&warn);
+	azl_fs_free(fs);
+}
+
 int main(void)
 {
 	test_users_groups();
 	test_files_services();
+	test_exact_settings();
 	return t_done();
 }
