@@ -32,6 +32,8 @@ struct azl_solver {
 	int filelists_loaded;
 };
 
+static void clear_excludes(Pool *pool);
+
 /* ---- setup ---- */
 
 int azl_solver_new(const char *arch, const char *scratch_dir,
@@ -40,16 +42,10 @@ int azl_solver_new(const char *arch, const char *scratch_dir,
 {
 	const char *tmp = scratch_dir ? scratch_dir : getenv("TMPDIR");
 	struct azl_solver *s = azl_xcalloc(1, sizeof(*s));
+	char *scratch = azl_xasprintf("%s/azl-solve.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int rc = 0;
 
 	*out = NULL;
-	s->scratch = azl_xasprintf("%s/azl-solve.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(s->scratch)) {
-		int rc = azl_errf(err, -errno, "cannot create a scratch directory %s: %s",
-				  s->scratch, strerror(errno));
-		free(s->scratch);
-		free(s);
-		return rc;
-	}
 	if (fo)
 		s->fo = *fo;
 	else
@@ -58,13 +54,24 @@ int azl_solver_new(const char *arch, const char *scratch_dir,
 	/* Debian builds libsolv for .deb semantics (noarch is "all", dpkg
 	 * version order); rpm-md needs rpm's. */
 	if (pool_setdisttype(s->pool, DISTTYPE_RPM) < 0) {
-		azl_solver_free(s);
-		return azl_errf(err, -ENOTSUP, "this libsolv cannot handle rpm "
-				"metadata (built without multi-semantics support)");
+		rc = azl_errf(err, -ENOTSUP, "this libsolv cannot handle rpm "
+			      "metadata (built without multi-semantics support)");
+		goto out;
 	}
 	pool_setarch(s->pool, arch);
+	if (!mkdtemp(scratch)) {
+		rc = azl_errf(err, -errno, "cannot create a scratch directory %s: %s",
+			      scratch, strerror(errno));
+		goto out;
+	}
+	s->scratch = scratch;
+	scratch = NULL;
 	*out = s;
-	return 0;
+	s = NULL;
+out:
+	free(scratch);
+	azl_solver_free(s);
+	return rc;
 }
 
 void azl_solver_free(struct azl_solver *s)
@@ -75,8 +82,11 @@ void azl_solver_free(struct azl_solver *s)
 		azl_repo_md_release(&s->mds[i]);
 	free(s->mds);
 	free(s->repos);
+	if (s->pool)
+		clear_excludes(s->pool);
 	pool_free(s->pool);
-	rmdir(s->scratch);
+	if (s->scratch)
+		rmdir(s->scratch);
 	free(s->scratch);
 	free(s->cache_dir);
 	free(s);
@@ -109,29 +119,21 @@ int azl_solver_add_repo(struct azl_solver *s, const char *id, const char *baseur
 	Repo *repo;
 	int rc;
 
-	if ((rc = azl_repo_fetch_repomd(id, baseurl, &s->fo, &md, err))) {
-		azl_repo_md_release(&md);
-		return rc;
-	}
+	if ((rc = azl_repo_fetch_repomd(id, baseurl, &s->fo, &md, err)))
+		goto out;
 	repo = repo_create(s->pool, id);
 	if ((rc = load_primary(s, repo, &md, err))) {
 		repo_free(repo, 1);
-		azl_repo_md_release(&md);
-		return rc;
+		goto out;
 	}
 	s->mds = azl_xrealloc(s->mds, (s->nrepos + 1) * sizeof(*s->mds));
 	s->repos = azl_xrealloc(s->repos, (s->nrepos + 1) * sizeof(*s->repos));
-	s->mds[s->nrepos] = md;
+	s->mds[s->nrepos] = md; /* the solver owns it now */
 	s->repos[s->nrepos++] = repo;
-	return 0;
-}
-
-size_t azl_solver_npackages(const struct azl_solver *s)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < s->nrepos; i++)
-		n += (size_t)s->repos[i]->nsolvables;
-	return n;
+	memset(&md, 0, sizeof(md));
+out:
+	azl_repo_md_release(&md);
+	return rc;
 }
 
 /* ---- file dependencies ---- */
@@ -202,14 +204,20 @@ static int excluded(Pool *pool, Solvable *s, const struct azl_solve_request *req
 	return hit;
 }
 
-static void apply_excludes(Pool *pool, const struct azl_solve_request *req)
+/* pool_free leaves pool->considered to whoever set it. */
+static void clear_excludes(Pool *pool)
 {
-	Id p;
-
 	if (pool->considered) {
 		map_free(pool->considered);
 		pool->considered = solv_free(pool->considered);
 	}
+}
+
+static void apply_excludes(Pool *pool, const struct azl_solve_request *req)
+{
+	Id p;
+
+	clear_excludes(pool);
 	if (!req->nexclude)
 		return;
 	pool->considered = solv_calloc(1, sizeof(Map));
@@ -220,10 +228,10 @@ static void apply_excludes(Pool *pool, const struct azl_solve_request *req)
 			MAPCLR(pool->considered, p);
 }
 
+/* Right arch, not src, not excluded (pool_installable reads considered). */
 static int usable(Pool *pool, Id p)
 {
-	return pool_installable(pool, pool->solvables + p) &&
-	       (!pool->considered || MAPTST(pool->considered, p));
+	return pool_installable(pool, pool->solvables + p);
 }
 
 /* ---- requests ---- */
@@ -254,11 +262,12 @@ static void nevra_candidates(Pool *pool, const char *spec, Queue *q)
 	FOR_POOL_SOLVABLES(p) {
 		Solvable *s = pool->solvables + p;
 		const char *n = pool_id2str(pool, s->name), *evr = pool_id2str(pool, s->evr);
-		const char *arch = pool_id2str(pool, s->arch), *rest = spec + strlen(n);
+		const char *arch = pool_id2str(pool, s->arch), *rest;
 		size_t vlen = strcspn(evr, "-"), alen = strlen(arch);
 
 		if (strncmp(spec, n, strlen(n)) || !usable(pool, p))
 			continue;
+		rest = spec + strlen(n);
 		if (*rest == '-' && !strncmp(rest + 1, evr, strlen(evr)))
 			rest += 1 + strlen(evr);         /* -version-release */
 		else if (*rest == '-' && !strncmp(rest + 1, evr, vlen) &&
@@ -463,6 +472,9 @@ static int problems_error(Solver *solv, int nprob, struct azl_err *err)
 				azl_buf_addf(&b, "\n    - %s", line);
 		}
 	}
+	if (solv->pool->considered && strstr(b.data, " is disabled"))
+		azl_buf_adds(&b, "\n  (libsolv calls packages matched by the manifest's "
+			     "'exclude' disabled)");
 	rc = azl_errf(err, -ENOPKG, "%s", azl_buf_str(&b));
 	queue_free(&rules);
 	azl_buf_release(&b);

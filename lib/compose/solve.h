@@ -47,9 +47,6 @@ void azl_solver_set_cache_dir(struct azl_solver *s, const char *dir);
 int azl_solver_add_repo(struct azl_solver *s, const char *id, const char *baseurl,
 			struct azl_err *err);
 
-/* Number of packages loaded so far (for summaries and tests). */
-size_t azl_solver_npackages(const struct azl_solver *s);
-
 /* Resolve.  On success *out is a new, sorted lock (azl_lock_free).  An
  * unresolvable request is an AZL_ERR_WORK error carrying libsolv's problem
  * text (what is missing and who needs it). */
