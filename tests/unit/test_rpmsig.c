@@ -59,6 +59,32 @@ static char *corrupt_copy(const char *src)
 	return dst;
 }
 
+/* Real Fedora 14 packages (no payload digest: rpm's full legacy checks),
+ * read in place from the shared corpus when it is there. */
+static void test_fedora14(void)
+{
+	static const char dir[] = "/work/shared/corpus/real/fedora14";
+	const char *keyp[] = { "/work/shared/corpus/real/fedora14/RPM-GPG-KEY-fedora-14-primary" };
+	struct azl_keyring *k = NULL;
+	struct azl_err err = { 0 };
+	char *pkg, *bad;
+
+	if (access(keyp[0], R_OK) < 0) {
+		fprintf(stderr, "skipping Fedora 14 checks: %s absent\n", dir);
+		return;
+	}
+	CHECK(azl_keyring_load(keyp, 1, &k, &err) == 0);
+	pkg = azl_xasprintf("%s/icedax-1.1.10-2.fc14.i686.rpm", dir);
+	CHECK(k && azl_rpmsig_verify(k, pkg, "icedax", &err) == 0);
+	bad = corrupt_copy(pkg);
+	if (k)
+		check_fails(k, bad, "digest mismatch (corrupted payload)");
+	unlink(bad);
+	free(bad);
+	free(pkg);
+	azl_keyring_free(k);
+}
+
 int main(void)
 {
 	struct azl_keyring *a, *b, *k = NULL;
@@ -104,6 +130,7 @@ int main(void)
 	CHECK(azl_keyring_load(missing, 1, &k, &err) < 0);
 	CHECK_CONTAINS(err.msg, "/nonexistent/key.asc");
 
+	test_fedora14();
 	azl_keyring_free(a);
 	azl_keyring_free(b);
 	free(cmd);
