@@ -102,4 +102,29 @@ createrepo_c -q --checksum sha1 "$t/sha1" >/dev/null
 manifest sha1 "file://$t/sha1/" azl-libfoo
 expect_fail sha1 "repo errs" "sha1" "sha256"
 
+# --- over HTTP (tests/lib/httpd.py on 127.0.0.1) ----------------------------
+. "$AZL_TOP/tests/lib/httpd.sh"
+azl_httpd_start "$(dirname "$base")" "$t/httpd.log"
+export AZL_FETCH_BACKOFF_MS=20 AZL_FETCH_RETRIES=2
+
+# A working repository gives the same lock as over file://.
+manifest http "$AZL_HTTPD_URL/base/" azl-app
+manifest file "file://$base/" azl-app
+assert_exit 0 "$AZL" -q lock "$t/http.yaml" --no-cache
+assert_exit 0 "$AZL" -q lock "$t/file.yaml" --no-cache
+diff <(grep -v baseurl "$t/http.lock.json") <(grep -v baseurl "$t/file.lock.json") ||
+	fail "http:// and file:// locks differ"
+
+# A transient 500 on repomd.xml is retried.
+manifest flaky "$AZL_HTTPD_URL/@fault/500*1/base/" azl-app
+assert_exit 0 "$AZL" -q lock "$t/flaky.yaml" --no-cache
+[ "$(grep -c ' /@fault/500\*1/base/repodata/repomd.xml ' "$t/httpd.log")" -eq 2 ] ||
+	fail "repomd.xml was not fetched twice: $(grep repomd "$t/httpd.log")"
+
+# 404 for the whole repository; a primary cut short on every attempt.
+manifest http404 "$AZL_HTTPD_URL/@fault/404/base/" azl-app
+expect_fail http404 "repo errs" "$AZL_HTTPD_URL/@fault/404/base/repodata/repomd.xml" "404"
+manifest httptrunc "$AZL_HTTPD_URL/@fault/truncate/base/" azl-app
+expect_fail httptrunc "repo errs" "repomd.xml"
+
 echo "lock_errors: ok"
