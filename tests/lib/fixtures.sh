@@ -57,12 +57,15 @@ _azl_fx_log() { echo "fixtures: $*" >&2; }
 
 # Names what is missing to build the tree (scripts/install-deps.sh has it).
 _azl_fx_check_tools() {
-	local c missing=""
+	local c o missing=""
 	for c in rpmbuild rpmsign createrepo_c gpg gpgconf gcc flock zstd python3; do
 		command -v "$c" >/dev/null || missing="$missing $c"
 	done
 	[ -x /bin/busybox ] || missing="$missing /bin/busybox(busybox-static)"
-	echo 'int x;' | gcc -m32 -x c -c -o /dev/null - 2>/dev/null || missing="$missing gcc-multilib"
+	# Into a temp file: a failing compiler running as root may remove -o.
+	o=$(mktemp "${TMPDIR:-/tmp}/azl-fx-m32.XXXXXX")
+	echo 'int x;' | gcc -m32 -x c -c -o "$o" - 2>/dev/null || missing="$missing gcc-multilib"
+	rm -f "$o"
 	[ -z "$missing" ] && return 0
 	_azl_fx_log "cannot build fixtures, missing:$missing (run scripts/install-deps.sh)"
 	return 1
