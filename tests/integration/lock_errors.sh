@@ -102,6 +102,17 @@ createrepo_c -q --checksum sha1 "$t/sha1" >/dev/null
 manifest sha1 "file://$t/sha1/" azl-libfoo
 expect_fail sha1 "repo errs" "sha1" "sha256"
 
+# A damaged lockfile is bad input (exit 2) naming the field and is left
+# alone; --update regenerates it without reading it.
+manifest damaged "file://$base/" azl-app
+printf '{"version": 1, "repos": [], "packages": [{"name": 7}]}\n' >"$t/damaged.lock.json"
+cp "$t/damaged.lock.json" "$t/damaged.orig"
+assert_exit 2 "$AZL" lock "$t/damaged.yaml"
+assert_contains "$ERR" "damaged.lock.json: packages[0].name"
+cmp "$t/damaged.lock.json" "$t/damaged.orig" || fail "a refused lockfile was changed"
+assert_exit 0 "$AZL" lock "$t/damaged.yaml" --update
+assert_contains "$t/damaged.lock.json" '"azl-app"'
+
 # --- over HTTP (tests/lib/httpd.py on 127.0.0.1) ----------------------------
 . "$AZL_TOP/tests/lib/httpd.sh"
 azl_httpd_start "$(dirname "$base")" "$t/httpd.log"
