@@ -49,4 +49,13 @@ else
 	echo "demo: the lockfile changed on a second lock" >&2
 	exit 1
 fi
+say "a newer repository (base-v2: azl-app and azl-libfoo 1.1): pins hold"
+sed -i "s|file://$fx/base/|file://$fx/base-v2/|" "$work/minimal.yaml"
+run "$azl" -v lock "$work/minimal.yaml"
+say "lock --update azl-app: only azl-app moves"
+run "$azl" -v lock "$work/minimal.yaml" --update azl-app
+say "lock --update: everything moves to the newest versions"
+run "$azl" -v lock "$work/minimal.yaml" --update
+run "$azl" fetch "$work/minimal.yaml" --cache-dir "$work/cache"
+
 say "done: manifest, lockfile and cache are in $work"
