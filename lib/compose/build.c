@@ -235,31 +235,42 @@ struct script_job {
 	const char *kind;
 	const struct azl_script *s;
 	int arg1, arg2;
-	bool fatal;          /* rpm fails the transaction element */
+	char *input;         /* file triggers: matching paths, one a line; owned */
 };
 
-static bool trigger_fires(const struct azl_fs *fs, const struct azl_trigger *t,
-			  const struct azl_install_result *inst)
+/* Whether trigger t fires for this transaction; for file triggers *input
+ * receives the matching paths, one a line (what rpm feeds on stdin). */
+static bool trigger_fires(struct azl_fs *fs, const struct azl_trigger *t,
+			  const struct azl_install_result *inst, char **input)
 {
+	struct azl_buf paths = AZL_BUF_INIT;
+
+	*input = NULL;
 	if (t->sense != RPMSENSE_TRIGGERIN)
 		return false;
-	for (char **c = t->conds; c && *c; c++) {
-		if (t->kind == AZL_TRIG_PACKAGE) {
+	if (t->kind == AZL_TRIG_PACKAGE) {
+		for (char **c = t->conds; c && *c; c++)
 			for (size_t i = 0; i < inst->npkgs; i++)
 				if (!strcmp(inst->pkgs[i].info.name, *c))
 					return true;
-		} else if (azl_fs_get(fs, *c)) {
-			/* A prefix that exists, or any path below it. */
-			return true;
-		} else {
-			size_t n = azl_fs_count(fs), cl = strlen(*c);
-			struct azl_node *const *all = azl_fs_sorted((struct azl_fs *)fs);
-			for (size_t i = 0; i < n; i++)
-				if (!strncmp(all[i]->path, *c, cl))
-					return true;
+		return false;
+	}
+	size_t n = azl_fs_count(fs);
+	struct azl_node *const *all = azl_fs_sorted(fs);
+	for (size_t i = 0; i < n; i++) {
+		if (!all[i]->owner_pkg || all[i]->type == AZL_FT_DIR)
+			continue;
+		for (char **c = t->conds; c && *c; c++) {
+			if (!strncmp(all[i]->path, *c, strlen(*c))) {
+				azl_buf_addf(&paths, "%s\n", all[i]->path);
+				break;
+			}
 		}
 	}
-	return false;
+	if (!paths.len)
+		return false;
+	*input = azl_buf_detach(&paths);
+	return true;
 }
 
 /* rpm's order: per package %pre then %post; then every %posttrans; then
@@ -271,42 +282,44 @@ static size_t plan_scripts(struct build *b, struct script_job **out)
 	size_t n = 0;
 	const struct azl_install_result *in = &b->inst;
 
-#define PUSH(NEVRA, KIND, S, A1, A2, FATAL) do { \
+#define PUSH(NEVRA, KIND, S, A1, A2, INPUT) do { \
 		jobs = azl_xrealloc(jobs, (n + 1) * sizeof(*jobs)); \
-		jobs[n++] = (struct script_job){ NEVRA, KIND, S, A1, A2, FATAL }; \
+		jobs[n++] = (struct script_job){ NEVRA, KIND, S, A1, A2, INPUT }; \
 	} while (0)
 	for (size_t i = 0; i < in->npkgs; i++) {
 		const struct azl_rpm_info *p = &in->pkgs[i].info;
 		if (p->pretrans.argv)
-			PUSH(p->nevra, "%pretrans", &p->pretrans, 0, -1, true);
+			PUSH(p->nevra, "%pretrans", &p->pretrans, 0, -1, NULL);
 	}
 	for (size_t i = 0; i < in->npkgs; i++) {
 		const struct azl_rpm_info *p = &in->pkgs[i].info;
 		if (p->prein.argv)
-			PUSH(p->nevra, "%pre", &p->prein, 1, -1, true);
+			PUSH(p->nevra, "%pre", &p->prein, 1, -1, NULL);
 		if (p->postin.argv)
-			PUSH(p->nevra, "%post", &p->postin, 1, -1, true);
+			PUSH(p->nevra, "%post", &p->postin, 1, -1, NULL);
 	}
 	for (size_t i = 0; i < in->npkgs; i++) {
 		const struct azl_rpm_info *p = &in->pkgs[i].info;
 		for (size_t t = 0; t < p->ntriggers; t++) {
 			const struct azl_trigger *tr = &p->triggers[t];
-			if (tr->kind != AZL_TRIG_TRANSFILE && trigger_fires(b->fs, tr, in))
+			char *input = NULL;
+			if (tr->kind != AZL_TRIG_TRANSFILE && trigger_fires(b->fs, tr, in, &input))
 				PUSH(p->nevra, tr->kind == AZL_TRIG_PACKAGE ? "%triggerin" : "%filetriggerin",
-				     &tr->script, 1, tr->kind == AZL_TRIG_PACKAGE ? 1 : -1, false);
+				     &tr->script, 1, tr->kind == AZL_TRIG_PACKAGE ? 1 : -1, input);
 		}
 	}
 	for (size_t i = 0; i < in->npkgs; i++) {
 		const struct azl_rpm_info *p = &in->pkgs[i].info;
 		if (p->posttrans.argv)
-			PUSH(p->nevra, "%posttrans", &p->posttrans, 0, -1, false);
+			PUSH(p->nevra, "%posttrans", &p->posttrans, 0, -1, NULL);
 	}
 	for (size_t i = 0; i < in->npkgs; i++) {
 		const struct azl_rpm_info *p = &in->pkgs[i].info;
 		for (size_t t = 0; t < p->ntriggers; t++) {
 			const struct azl_trigger *tr = &p->triggers[t];
-			if (tr->kind == AZL_TRIG_TRANSFILE && trigger_fires(b->fs, tr, in))
-				PUSH(p->nevra, "%transfiletriggerin", &tr->script, 0, -1, false);
+			char *input = NULL;
+			if (tr->kind == AZL_TRIG_TRANSFILE && trigger_fires(b->fs, tr, in, &input))
+				PUSH(p->nevra, "%transfiletriggerin", &tr->script, 0, -1, input);
 		}
 	}
 #undef PUSH
@@ -331,13 +344,15 @@ static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
 			.interpreter = jobs[i].s->argv[0],
 			.args = (const char *const *)jobs[i].s->argv + 1,
 			.body = jobs[i].s->body, .arg1 = jobs[i].arg1, .arg2 = jobs[i].arg2,
+			.input = jobs[i].input,
+			.input_len = jobs[i].input ? strlen(jobs[i].input) : 0,
 		};
 		r = azl_sandbox_run(st, &s, &so, &res, err);
 		b->rep->nscriptlets++;
 		if (r < 0 && res.status == -1)
 			azl_err_prefix(err, "scriptlets cannot run on this host (with 'scriptlets: skip' the build runs none and lists them)");
-		if (r == -ECANCELED && !jobs[i].fatal && !res.timed_out) {
-			/* rpm only warns here. */
+		if (r == -ECANCELED && !res.timed_out && !azl_scriptlet_is_critical(jobs[i].kind)) {
+			/* rpm 4.18 only warns here (and exits 0). */
 			warn(b, azl_xasprintf("warning: %s", err->msg));
 			azl_err_clear(err);
 			r = 0;
@@ -374,6 +389,8 @@ static int stage_scriptlets(struct build *b, struct azl_err *err)
 		stage(b, "scriptlets", NULL);
 		r = run_jobs(b, run, nrun, err);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(jobs[i].input);
 	free(jobs);
 	free(run);
 	return r;

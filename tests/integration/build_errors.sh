@@ -44,19 +44,28 @@ assert_contains "$ERR" "azl-conflict-a"
 assert_contains "$ERR" "azl-conflict-b"
 no_outputs out-conflict
 
-# A failing %post: the package, the scriptlet and its output.
-manifest failpost.yaml azl-fail-post
-assert_exit 1 "$AZL" build failpost.yaml -o out-fail --cache-dir cache
-assert_contains "$ERR" "azl-fail-post"
-assert_contains "$ERR" "%post"
+# A failing %pre: rpm fails the package, so the build fails naming the
+# package, the scriptlet and its output.
+manifest failpre.yaml azl-fail-pre
+assert_exit 1 "$AZL" build failpre.yaml -o out-fail --cache-dir cache
+assert_contains "$ERR" "azl-fail-pre"
+assert_contains "$ERR" "%pre"
 assert_contains "$ERR" "exit status 1"
+assert_contains "$ERR" "refusing to install"
 no_outputs out-fail
 
-# The same with scriptlets: skip builds, and says what it skipped.
-printf 'scriptlets: skip\n' >>failpost.yaml
-assert_exit 0 "$AZL" build failpost.yaml -o out-skip --cache-dir cache
-assert_contains "$ERR" "azl-fail-post-1.0-1.noarch %post"
-assert_contains out-skip/failpost.build.json "azl-fail-post-1.0-1.noarch %post"
+# A failing %post: rpm 4.18 warns and goes on; so do we, with its output.
+manifest failpost.yaml azl-fail-post
+assert_exit 0 "$AZL" build failpost.yaml -o out-post --cache-dir cache
+assert_contains "$ERR" "warning:"
+assert_contains "$ERR" "azl-fail-post"
+assert_contains "$ERR" "failing on purpose"
+
+# scriptlets: skip builds without running any, and says what it skipped.
+printf 'scriptlets: skip\n' >>failpre.yaml
+assert_exit 0 "$AZL" build failpre.yaml -o out-skip --cache-dir cache
+assert_contains "$ERR" "azl-fail-pre-1.0-1.noarch %pre"
+assert_contains out-skip/failpre.build.json "azl-fail-pre-1.0-1.noarch %pre"
 
 # A hanging %post: killed at the timeout, named.
 manifest hang.yaml azl-hang-post
