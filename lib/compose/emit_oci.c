@@ -576,6 +576,7 @@ int azl_emit_oci(struct azl_fs *fs, const struct azl_oci_opts *opts,
 {
 	const char *arch = azl_oci_arch(opts->arch);
 	struct azl_oci_result mine;
+	struct azl_err scratch = { 0 };
 	struct azl_zstream_result z;
 	struct docs d = { 0 };
 	struct blob blobs[3];
@@ -583,6 +584,8 @@ int azl_emit_oci(struct azl_fs *fs, const struct azl_oci_opts *opts,
 
 	if (!res)
 		res = &mine;
+	if (!err)
+		err = &scratch; /* the helpers below read err->code */
 	memset(res, 0, sizeof(*res));
 	if (!arch)
 		return azl_err_input(err, "%s: architecture '%s' has no OCI name",

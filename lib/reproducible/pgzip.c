@@ -133,7 +133,8 @@ static int emit(struct azl_pgzip *z, const void *data, size_t len,
 	if (r < 0) {
 		z->failed = r;
 		if (err && !err->code)
-			azl_errf(err, r, "gzip: writing compressed data failed");
+			azl_errf(err, r, "gzip: writing compressed data: %s",
+				 strerror(-r));
 	}
 	return r;
 }

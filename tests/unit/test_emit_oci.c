@@ -9,6 +9,9 @@
 #include <locale.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -407,6 +410,28 @@ static void test_errors(struct azl_fs *fs, const char *dir)
 	CHECK_CONTAINS(err.msg, "/etc/gone");
 	CHECK(access(p, F_OK) != 0);
 	azl_fs_remove(fs, "/etc/gone");
+
+	/* A full disk (here a file size limit) while the layer is written:
+	 * an error naming the output, nothing left in the folder. */
+	struct rlimit old_lim, lim;
+	getrlimit(RLIMIT_FSIZE, &old_lim);
+	lim = old_lim;
+	lim.rlim_cur = 200000;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	azl_err_clear(&err);
+	o = sample_opts(AZL_COMP_GZIP, 2);
+	CHECK(azl_emit_oci(fs, &o, p, NULL, &err) == -EFBIG);
+	setrlimit(RLIMIT_FSIZE, &old_lim);
+	CHECK_CONTAINS(err.msg, p);
+	CHECK_CONTAINS(err.msg, "too large");
+	DIR *d = opendir(dir);
+	int left = 0;
+	for (struct dirent *de; d && (de = readdir(d));)
+		left += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	CHECK(left == 0);
 
 	azl_err_clear(&err);
 	CHECK(azl_emit_oci(fs, &o, "/nonexistent-dir/x.oci.tar", NULL, &err) < 0);
