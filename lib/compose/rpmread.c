@@ -27,7 +27,8 @@ struct azl_rpm {
 	FD_t fd;          /* positioned at the payload; NULL once consumed */
 	Header h;
 	rpmfiles files;
-	char **paths;     /* per file index, from rpmfilesFN */
+	char **paths;     /* per file index, from rpmfilesFN, filled lazily
+			   * (the array, not the handle, is mutable) */
 	size_t nfiles;
 };
 
@@ -109,9 +110,9 @@ int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err)
 	r->nevra = make_nevra(r->h);
 	r->files = rpmfilesNew(NULL, r->h, RPMTAG_BASENAMES, RPMFI_KEEPHEADER);
 	r->nfiles = r->files ? rpmfilesFC(r->files) : 0;
+	/* Paths are joined on first use: readers that want only the name
+	 * (install ordering) skip one allocation per file. */
 	r->paths = azl_xcalloc(r->nfiles + 1, sizeof(*r->paths));
-	for (size_t i = 0; i < r->nfiles; i++)
-		r->paths[i] = rpmfilesFN(r->files, (int)i);
 out:
 	if (rc < 0) {
 		azl_rpm_close(r);
@@ -165,6 +166,8 @@ void azl_rpm_file(const struct azl_rpm *r, size_t fx, struct azl_rpm_file *f)
 	const char *caps = rpmfilesFCaps(fs, i);
 
 	memset(f, 0, sizeof(*f));
+	if (!r->paths[fx])
+		r->paths[fx] = rpmfilesFN(fs, i);
 	f->path = r->paths[fx];
 	f->mode = rpmfilesFMode(fs, i);
 	f->user = rpmfilesFUser(fs, i);
