@@ -972,8 +972,8 @@ static int check_hostname(struct ctx *c, const struct ynode *n, const char *key,
 		if (!l || l > 63 || p[0] == '-' || p[l - 1] == '-' ||
 		    (p[l] && p[l] != '.') || (p[l] == '.' && !p[l + 1]))
 			return FAIL_AT(c, n, key, "invalid hostname '%s': labels "
-				       "of a-z, A-Z, 0-9 and '-' (not first or "
-				       "last) separated by '.'", v);
+				       "of 1-63 a-z, A-Z, 0-9 and '-' (not first "
+				       "or last) separated by '.'", v);
 		if (!p[l])
 			return 0;
 		p += l + 1;

@@ -137,11 +137,186 @@ static void test_reference(void)
 	azl_manifest_free(m);
 }
 
+static void check_build_users(const struct azl_customize *c)
+{
+	const struct azl_cust_user *u = c->users;
+
+	CHECK(c->nusers == 2);
+	if (c->nusers != 2)
+		return;
+	CHECK_STR(u[0].name, "alice");
+	CHECK(u[0].uid == 1000);
+	CHECK_STR(u[0].group, "staff");
+	CHECK(u[0].ngroups == 2);
+	CHECK_STR(u[0].groups[1], "ops");
+	CHECK_STR(u[0].home, "/srv/home/alice");
+	CHECK_STR(u[0].shell, "/bin/zsh");
+	CHECK_STR(u[0].password, "$6$salt$hashhashhash");
+	CHECK_STR(u[0].gecos, "Alice Example");
+	CHECK(!u[0].system && !u[0].create_home && u[0].create_home_set);
+	/* absent uid: allocate; system users get no home by default */
+	CHECK_STR(u[1].name, "svc_1$");
+	CHECK(u[1].uid == -1 && u[1].system && !u[1].create_home);
+	CHECK(u[1].group == NULL && u[1].home == NULL && u[1].password == NULL);
+	CHECK(c->ngroups == 2);
+	if (c->ngroups != 2)
+		return;
+	CHECK(c->groups[0].gid == 1500 && c->groups[0].system);
+	CHECK(c->groups[0].nmembers == 2);
+	CHECK_STR(c->groups[0].members[1], "bob");
+	CHECK(c->groups[1].gid == -1 && !c->groups[1].system);
+}
+
+static void check_build_files(const struct azl_customize *c, const char *dir)
+{
+	char want[PATH_MAX + 64];
+
+	CHECK(c->nfiles == 3 && c->ndirs == 2 && c->nsymlinks == 1);
+	if (c->nfiles != 3 || c->ndirs != 2 || c->nsymlinks != 1)
+		return;
+	CHECK_STR(c->files[0].content, "hello\n");
+	CHECK(c->files[0].content_len == 6 && c->files[0].source == NULL);
+	CHECK(c->files[0].mode == 0600 && c->files[0].mode_set);
+	CHECK_STR(c->files[0].owner, "alice");
+	CHECK_STR(c->files[0].group, "1500");
+	/* source resolved against the manifest's folder; an unquoted 0444 is
+	 * octal too */
+	snprintf(want, sizeof(want), "%s/files/motd", dir);
+	CHECK_STR(c->files[1].source, want);
+	CHECK(c->files[1].content == NULL && c->files[1].mode == 0444);
+	CHECK_STR(c->files[1].owner, "root");
+	CHECK_STR(c->files[1].group, "root");
+	CHECK(c->files[2].content && c->files[2].content_len == 0);
+	CHECK(c->files[2].mode == 0644);
+	CHECK(c->dirs[0].mode == 02750 && c->dirs[0].mode_set);
+	CHECK_STR(c->dirs[0].owner, "1000");
+	CHECK(c->dirs[1].mode == 0755);
+	CHECK_STR(c->dirs[1].group, "root");
+	CHECK_STR(c->symlinks[0].path, "/usr/bin/vi");
+	CHECK_STR(c->symlinks[0].target, "vim");
+}
+
+static void check_build_system(const struct azl_customize *c)
+{
+	CHECK(c->nenable == 2 && c->ndisable == 1);
+	if (c->nenable == 2 && c->ndisable == 1) {
+		CHECK_STR(c->enable[1], "getty@tty1.service");
+		CHECK_STR(c->disable[0], "kdump.service");
+	}
+	CHECK_STR(c->hostname, "azl-test.example");
+	/* os-release keeps file order; an integer is kept as written */
+	CHECK(c->nos_release == 2);
+	if (c->nos_release == 2) {
+		CHECK_STR(c->os_release[0].key, "VERSION_ID");
+		CHECK_STR(c->os_release[0].value, "3");
+		CHECK_STR(c->os_release[1].value, "container");
+	}
+}
+
+static void check_build_oci(const struct azl_manifest_oci *o)
+{
+	CHECK(o != NULL);
+	if (!o)
+		return;
+	CHECK(o->compression == AZL_COMP_ZSTD && o->level == 19);
+	CHECK(o->nentrypoint == 1 && o->ncmd == 2 && o->nenv == 2);
+	if (o->ncmd == 2)
+		CHECK_STR(o->cmd[1], "echo hi");
+	if (o->nenv == 2)
+		CHECK_STR(o->env[1], "EMPTY=");
+	CHECK_STR(o->workdir, "/srv");
+	CHECK_STR(o->user, "1000:1500");
+	/* labels sorted by key */
+	CHECK(o->nlabels == 3);
+	if (o->nlabels == 3) {
+		CHECK_STR(o->labels[0].key, "build");
+		CHECK_STR(o->labels[0].value, "7");
+		CHECK_STR(o->labels[1].key, "org.opencontainers.image.authors");
+		CHECK_STR(o->labels[2].value, "minimal");
+	}
+	/* a bare port number is tcp */
+	CHECK(o->nexposed_ports == 3);
+	if (o->nexposed_ports == 3) {
+		CHECK_STR(o->exposed_ports[1], "53/udp");
+		CHECK_STR(o->exposed_ports[2], "8080/tcp");
+	}
+}
+
+/* Every build-stage key set to something other than its default. */
+static void test_build_keys(void)
+{
+	struct azl_manifest *m = NULL;
+	struct azl_err err = { 0 };
+	char dir[PATH_MAX];
+
+	CHECK(azl_manifest_load("tests/fixtures/manifests/build.yaml", &m, &err) == 0);
+	if (!m) {
+		fprintf(stderr, "build.yaml: %s\n", err.msg);
+		return;
+	}
+	CHECK(realpath("tests/fixtures/manifests", dir) != NULL);
+	CHECK_STR(m->seed, "fixed seed for tests");
+	CHECK(m->scriptlets_skip && m->scriptlet_timeout == 45);
+	check_build_users(&m->customize);
+	check_build_files(&m->customize, dir);
+	check_build_system(&m->customize);
+	check_build_oci(m->oci);
+	azl_manifest_free(m);
+}
+
+/* Absent build keys: nothing to customise, no output (lock and fetch
+ * manifests have none), scriptlets run with the default timeout. */
+static void test_build_defaults(void)
+{
+	static const struct azl_customize none = { 0 };
+	struct azl_manifest *m = NULL;
+	struct azl_err err = { 0 };
+
+	CHECK(azl_manifest_load("tests/fixtures/manifests/minimal.yml", &m, &err) == 0);
+	if (!m)
+		return;
+	CHECK(m->seed == NULL && !m->scriptlets_skip && m->scriptlet_timeout == 0);
+	CHECK(!memcmp(&m->customize, &none, sizeof(none)));
+	CHECK(m->oci == NULL);
+	azl_manifest_free(m);
+}
+
+/* oci: with no value, {} and a user without optional keys. */
+static void test_oci_and_user_defaults(void)
+{
+	static const char *const texts[] = {
+		"name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\n"
+		"packages: [a]\noutputs:\n  oci:\nusers: [{name: bob}]\n",
+		"name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\n"
+		"packages: [a]\noutputs: {oci: {}}\nusers: [{name: bob}]\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct azl_err err = { 0 };
+		struct azl_manifest *m = load_text(texts[i], &err);
+		CHECK(m && m->oci);
+		if (!m || !m->oci) {
+			fprintf(stderr, "oci defaults %zu: %s\n", i, err.msg);
+			azl_manifest_free(m);
+			continue;
+		}
+		CHECK(m->oci->compression == AZL_COMP_GZIP && m->oci->level == 0);
+		CHECK(m->oci->nentrypoint == 0 && m->oci->nlabels == 0);
+		CHECK(m->oci->workdir == NULL && m->oci->user == NULL);
+		CHECK(m->customize.nusers == 1);
+		CHECK(m->customize.users[0].uid == -1);
+		CHECK(m->customize.users[0].create_home);
+		CHECK(!m->customize.users[0].system);
+		azl_manifest_free(m);
+	}
+}
+
 struct bad {
 	const char *yaml;
 	const char *where; /* "LINE:COL: key 'KEY'" or "LINE:COL" */
 	const char *what;  /* part of the message after it */
 };
+
+#define P "name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\npackages: [a]\n"
 
 static const struct bad bad_cases[] = {
 	/* malformed YAML */
@@ -239,8 +414,110 @@ static const struct bad bad_cases[] = {
 	  "packages: [a, b, a]\n", "3:18: key 'packages[2]'", "'a' is already listed at line 3" },
 	{ "name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\n"
 	  "packages: [a]\nexclude: [\"a b\"]\n", "4:11: key 'exclude[0]'", "invalid pattern 'a b'" },
+	/* build-stage keys (P: three valid lines, so these start at line 4) */
+	{ P "seed: \"\"\n", "4:7: key 'seed'", "must not be empty" },
+	{ P "scriptlets: yes\n", "4:13: key 'scriptlets'", "expected run or skip, got 'yes'" },
+	{ P "scriptlets: [run]\n", "4:13: key 'scriptlets'", "expected run or skip, got a list" },
+	{ P "scriptlet_timeout: 0\n", "4:20: key 'scriptlet_timeout'", "must be from 1 to 86400, got 0" },
+	{ P "scriptlet_timeout: 86401\n", "4:20: key 'scriptlet_timeout'", "must be from 1 to 86400" },
+	{ P "scriptlet_timeout: \"60\"\n", "4:20: key 'scriptlet_timeout'", "expected an integer, got a quoted string" },
+	{ P "users: {name: a}\n", "4:8: key 'users'", "expected a list, got a mapping" },
+	{ P "users:\n  - uid: 5\n", "5:5: key 'users[0].name'", "missing required key" },
+	{ P "users: [{name: a, shel: /bin/sh}]\n", "4:19: key 'users[0].shel'",
+	  "unknown key (known keys here: name, uid, group, groups, home, shell, password, gecos, system, create_home)" },
+	{ P "users: [{name: Alice}]\n", "4:16: key 'users[0].name'", "invalid user or group name 'Alice'" },
+	{ P "users: [{name: 1a}]\n", "4:16: key 'users[0].name'", "starting with a letter or '_'" },
+	{ P "users: [{name: a$b}]\n", "4:16: key 'users[0].name'", "invalid user or group name 'a$b'" },
+	{ P "users: [{name: abcdefghijklmnopqrstuvwxyz0123456}]\n", "4:16: key 'users[0].name'",
+	  "name longer than 32 characters" },
+	{ P "users: [{name: a, uid: -1}]\n", "4:24: key 'users[0].uid'", "must be >= 0" },
+	{ P "users: [{name: a, uid: 4294967295}]\n", "4:24: key 'users[0].uid'", "id out of range (0 to 4294967294)" },
+	{ P "users: [{name: a, groups: wheel}]\n", "4:27: key 'users[0].groups'", "expected a list" },
+	{ P "users: [{name: a, groups: [Wheel]}]\n", "4:28: key 'users[0].groups[0]'", "invalid user or group name" },
+	{ P "users: [{name: a, home: home/a}]\n", "4:25: key 'users[0].home'", "must be an absolute path" },
+	{ P "users: [{name: a, home: \"/a:b\"}]\n", "4:25: key 'users[0].home'", "must not contain ':'" },
+	{ P "users: [{name: a, shell: /bin/../sh}]\n", "4:26: key 'users[0].shell'", "is not normalised" },
+	{ P "users: [{name: a, password: hunter2}]\n", "4:29: key 'users[0].password'",
+	  "not a crypt(3) hash" },
+	{ P "users: [{name: a, password: \"$6$a b\"}]\n", "4:29: key 'users[0].password'",
+	  "no ':', spaces or control characters" },
+	{ P "users: [{name: a, gecos: \"a:b\"}]\n", "4:26: key 'users[0].gecos'", "must not contain ':'" },
+	{ P "users: [{name: a, create_home: yes}]\n", "4:32: key 'users[0].create_home'", "expected true or false" },
+	{ P "users: [{name: a}, {name: b}, {name: a}]\n", "4:38: key 'users[2].name'",
+	  "'a' is already given by users[0] (line 4)" },
+	{ P "groups: [{name: ops, gid: 1.5}]\n", "4:27: key 'groups[0].gid'", "expected a decimal integer" },
+	{ P "groups: [{name: ops, members: [a, B]}]\n", "4:35: key 'groups[0].members[1]'", "invalid user or group name 'B'" },
+	{ P "groups: [{name: ops}, {name: ops}]\n", "4:30: key 'groups[1].name'", "'ops' is already given by groups[0]" },
+	{ P "groups: [{gid: 5}]\n", "4:10: key 'groups[0].name'", "missing required key" },
+	{ P "files: [{path: /etc/x}]\n", "4:9: key 'files[0]'", "missing content (the file's text) or source" },
+	{ P "files: [{path: /etc/x, content: a, source: b}]\n", "4:44: key 'files[0].source'",
+	  "give either content or source, not both" },
+	{ P "files: [{content: a}]\n", "4:9: key 'files[0].path'", "missing required key" },
+	{ P "files: [{path: etc/x, content: a}]\n", "4:16: key 'files[0].path'", "'etc/x' must be an absolute path" },
+	{ P "files: [{path: /, content: a}]\n", "4:16: key 'files[0].path'", "must not be '/' itself" },
+	{ P "files: [{path: /etc//x, content: a}]\n", "4:16: key 'files[0].path'", "is not normalised" },
+	{ P "files: [{path: /etc/./x, content: a}]\n", "4:16: key 'files[0].path'", "is not normalised" },
+	{ P "files: [{path: /etc/x/, content: a}]\n", "4:16: key 'files[0].path'", "is not normalised" },
+	{ P "files: [{path: \"/etc/a\\tb\", content: a}]\n", "4:16: key 'files[0].path'", "control characters" },
+	{ P "files:\n  - path: /etc/x\n    content:\n", "6:13: key 'files[0].content'", "expected a string, got no value" },
+	{ P "files: [{path: /etc/x, content: a, mode: 0o644}]\n", "4:42: key 'files[0].mode'",
+	  "invalid mode '0o644': expected 3 or 4 octal digits" },
+	{ P "files: [{path: /etc/x, content: a, mode: \"0849\"}]\n", "4:42: key 'files[0].mode'", "invalid mode '0849'" },
+	{ P "files: [{path: /etc/x, content: a, mode: 10644}]\n", "4:42: key 'files[0].mode'", "invalid mode '10644'" },
+	{ P "files: [{path: /etc/x, content: a, mode: 64}]\n", "4:42: key 'files[0].mode'", "invalid mode '64'" },
+	{ P "files: [{path: /etc/x, content: a, mode: [1]}]\n", "4:42: key 'files[0].mode'",
+	  "expected an octal mode like \"0644\", got a list" },
+	{ P "files: [{path: /etc/x, content: a, owner: Bob}]\n", "4:43: key 'files[0].owner'", "invalid user or group name 'Bob'" },
+	{ P "files: [{path: /etc/x, content: a, group: 007}]\n", "4:43: key 'files[0].group'", "invalid id '007'" },
+	{ P "files: [{path: /etc/x, content: a, owner: 4294967295}]\n", "4:43: key 'files[0].owner'", "invalid id '4294967295'" },
+	{ P "files: [{path: /etc/x, content: a}, {path: /etc/x, source: b}]\n", "4:44: key 'files[1].path'",
+	  "'/etc/x' is already given by files[0] (line 4)" },
+	{ P "directories: [{path: /srv, mode: \"755 \"}]\n", "4:34: key 'directories[0].mode'", "invalid mode" },
+	{ P "directories: [{path: /srv, content: a}]\n", "4:28: key 'directories[0].content'",
+	  "unknown key (known keys here: path, mode, owner, group)" },
+	{ P "symlinks: [{path: /usr/bin/vi}]\n", "4:12: key 'symlinks[0].target'", "missing required key" },
+	{ P "symlinks: [{path: /usr/bin/vi, target: \"\"}]\n", "4:40: key 'symlinks[0].target'", "must not be empty" },
+	{ P "services: [sshd.service]\n", "4:11: key 'services'", "expected a mapping of keys, got a list" },
+	{ P "services: {start: []}\n", "4:12: key 'services.start'", "unknown key (known keys here: enable, disable)" },
+	{ P "services: {enable: [sshd]}\n", "4:21: key 'services.enable[0]'", "'sshd' has no unit type suffix" },
+	{ P "services: {enable: [\"a b.service\"]}\n", "4:21: key 'services.enable[0]'", "invalid unit name 'a b.service'" },
+	{ P "services: {enable: [a.service, a.service]}\n", "4:32: key 'services.enable[1]'",
+	  "'a.service' is already given by services.enable[0]" },
+	{ P "services: {enable: [a.service], disable: [b.service, a.service]}\n", "4:54: key 'services.disable[1]'",
+	  "'a.service' is also in services.enable" },
+	{ P "hostname: -azl\n", "4:11: key 'hostname'", "invalid hostname '-azl'" },
+	{ P "hostname: azl.\n", "4:11: key 'hostname'", "invalid hostname 'azl.'" },
+	{ P "hostname: a_b\n", "4:11: key 'hostname'", "invalid hostname 'a_b'" },
+	{ P "hostname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "4:11: key 'hostname'",
+	  "invalid hostname 'aaaaaaaaaaaaaaaaaa" }, /* a 64-character label */
+	{ P "hostname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "4:11: key 'hostname'",
+	  "hostname longer than 64 characters" },
+	{ P "os_release: [ID]\n", "4:13: key 'os_release'", "expected a mapping of KEY: value, got a list" },
+	{ P "os_release: {variant_id: x}\n", "4:14: key 'os_release.variant_id'", "invalid os-release field 'variant_id'" },
+	{ P "os_release: {A: x, A: y}\n", "4:20: key 'os_release.A'", "duplicate key (first at line 4:14)" },
+	{ P "os_release: {A: [x]}\n", "4:17: key 'os_release.A'", "expected a string, got a list" },
+	{ P "os_release: {A: \"x\\ny\"}\n", "4:17: key 'os_release.A'", "control characters" },
+	{ P "outputs:\n", "4:9: key 'outputs'", "expected a mapping of keys, got no value (null)" },
+	{ P "outputs: {}\n", "4:10: key 'outputs'", "names no output (known outputs: oci;" },
+	{ P "outputs: {vhd: {}}\n", "4:11: key 'outputs.vhd'", "unknown key (known keys here: oci)" },
+	{ P "outputs: {oci: [a]}\n", "4:16: key 'outputs.oci'", "expected a mapping of keys, got a list" },
+	{ P "outputs: {oci: {compression: xz}}\n", "4:30: key 'outputs.oci.compression'", "expected gzip or zstd, got 'xz'" },
+	{ P "outputs: {oci: {compression_level: 12}}\n", "4:36: key 'outputs.oci.compression_level'",
+	  "gzip levels go from 1 to 9, got 12" },
+	{ P "outputs: {oci: {compression_level: 0, compression: zstd}}\n", "4:36: key 'outputs.oci.compression_level'",
+	  "must be from 1 to 19, got 0" },
+	{ P "outputs: {oci: {entrypoint: /bin/sh}}\n", "4:29: key 'outputs.oci.entrypoint'",
+	  "expected a list, got a string (write [item] for a single item)" },
+	{ P "outputs: {oci: {env: [PATH]}}\n", "4:23: key 'outputs.oci.env[0]'", "'PATH' is not NAME=value" },
+	{ P "outputs: {oci: {env: [=x]}}\n", "4:23: key 'outputs.oci.env[0]'", "'=x' is not NAME=value" },
+	{ P "outputs: {oci: {workdir: srv}}\n", "4:26: key 'outputs.oci.workdir'", "must be an absolute path" },
+	{ P "outputs: {oci: {labels: {a: [b]}}}\n", "4:29: key 'outputs.oci.labels.a'", "expected a string, got a list" },
+	{ P "outputs: {oci: {labels: {a: b, a: c}}}\n", "4:32: key 'outputs.oci.labels.a'", "duplicate key (first at line 4:26)" },
+	{ P "outputs: {oci: {exposed_ports: [80/sctp]}}\n", "4:33: key 'outputs.oci.exposed_ports[0]'",
+	  "invalid port '80/sctp'" },
+	{ P "outputs: {oci: {exposed_ports: [65536]}}\n", "4:33: key 'outputs.oci.exposed_ports[0]'", "invalid port '65536'" },
+	{ P "outputs: {oci: {exposed_ports: [\"080\"]}}\n", "4:33: key 'outputs.oci.exposed_ports[0]'", "invalid port '080'" },
 };
-
 static void test_errors(void)
 {
 	char want[PATH_MAX + 256];
@@ -469,16 +746,15 @@ static void test_misc_yaml(void)
 /* Every prefix and many single-byte mutations of a valid manifest: the
  * loader returns success or an input error naming the file, never crashes
  * (run under `make check-asan` to also catch leaks and overreads). */
-static void test_crash_sweep(void)
+static void test_crash_sweep(const char *src)
 {
 	static const char mutations[] = ":-[]{}\"'&*!#|>\n\t \\,?%@`\xff\x01";
-	const char *src = "tests/fixtures/manifests/full.yaml";
 	char *data = NULL, *copy;
 	size_t len = 0, ok = 0, bad = 0;
 	struct azl_err err = { 0 };
 
 	if (azl_read_file(src, 0, &data, &len, &err)) {
-		CHECK(!"read full.yaml");
+		CHECK(!"read the sweep's manifest");
 		return;
 	}
 	copy = malloc(len + 1);
@@ -519,6 +795,9 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_reference();
+	test_build_keys();
+	test_build_defaults();
+	test_oci_and_user_defaults();
 	test_errors();
 	test_error_order();
 	test_gpgkey_and_baseurl();
@@ -528,7 +807,8 @@ int main(void)
 	test_crlf_bom();
 	test_limits();
 	test_misc_yaml();
-	test_crash_sweep();
+	test_crash_sweep("tests/fixtures/manifests/full.yaml");
+	test_crash_sweep("tests/fixtures/manifests/build.yaml");
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
