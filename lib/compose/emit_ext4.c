@@ -195,7 +195,13 @@ struct dent {
 	const char *path; /* path in the filesystem, "" for the root */
 	size_t len;
 	uint64_t bytes;   /* directory entry bytes so far (estimate) */
-	ext2_ino_t ino;   /* (writer) */
+	/* Writer: the directory's inode and its entries, written as whole
+	 * blocks when the directory is complete (ext2fs_link would rescan
+	 * every block for each entry: quadratic in big directories). */
+	ext2_ino_t ino;
+	struct azl_buf ents; /* records: u32 ino, u8 type, u8 len, name */
+	uint32_t subdirs;
+	uint32_t min_blocks;
 };
 
 struct dstack {
@@ -209,7 +215,7 @@ static void ds_push(struct dstack *s, const char *path, ext2_ino_t ino)
 		s->cap = s->cap ? 2 * s->cap : 32;
 		s->v = azl_xrealloc(s->v, s->cap * sizeof(*s->v));
 	}
-	s->v[s->n++] = (struct dent){ path, strlen(path), 0, ino };
+	s->v[s->n++] = (struct dent){ .path = path, .len = strlen(path), .ino = ino };
 }
 
 /* Blocks a linear directory of that many entry bytes takes: first-fit
@@ -231,8 +237,7 @@ static struct dent *ds_parent(struct dstack *s, const char *rel,
 		struct dent *d = &s->v[s->n - 1];
 		if (d->len == plen && !strncmp(d->path, rel, plen))
 			return d;
-		if (blocks)
-			*blocks += dir_blocks(d->bytes);
+		*blocks += dir_blocks(d->bytes);
 		s->n--;
 	}
 	return NULL;
@@ -599,33 +604,32 @@ static int apply_meta(struct wctx *w, ext2_ino_t ino, const struct azl_node *n,
 	return write_inode(w, ino, &in, path);
 }
 
-static int link_entry(struct wctx *w, ext2_ino_t dir, const char *name,
-		      ext2_ino_t ino, int ftype, const char *path)
+static void add_entry(struct dent *d, const char *name, ext2_ino_t ino,
+		      int ftype)
 {
-	errcode_t e = ext2fs_link(w->fs, dir, name, ino, ftype);
-
-	if (e == EXT2_ET_DIR_NO_SPACE) {
-		e = ext2fs_expand_dir(w->fs, dir);
-		if (!e)
-			e = ext2fs_link(w->fs, dir, name, ino, ftype);
-	}
-	return e ? e2err(w->err, e, "%s: adding the directory entry", path) : 0;
+	size_t len = strlen(name);
+	unsigned char hdr[6] = { (unsigned char)ino, (unsigned char)(ino >> 8),
+				 (unsigned char)(ino >> 16), (unsigned char)(ino >> 24),
+				 (unsigned char)ftype, (unsigned char)len };
+	azl_buf_add(&d->ents, hdr, sizeof(hdr));
+	azl_buf_add(&d->ents, name, len);
 }
 
-/* A new non-directory inode linked as name in dir. */
-static int alloc_inode(struct wctx *w, ext2_ino_t dir, const char *name,
+/* A new inode entered as name in directory d. */
+static int alloc_inode(struct wctx *w, struct dent *d, const char *name,
 		       const struct azl_node *n, ext2_ino_t *ino)
 {
-	errcode_t e = ext2fs_new_inode(w->fs, dir, linux_type(n->type) | 0644,
+	int dir = n->type == AZL_FT_DIR;
+	errcode_t e = ext2fs_new_inode(w->fs, d->ino, linux_type(n->type) | 0644,
 				       NULL, ino);
-	int r;
 
 	if (e)
 		return e2err(w->err, e, "%s: allocating an inode", n->path);
-	r = link_entry(w, dir, name, *ino, dirent_type(n->type), n->path);
-	if (r < 0)
-		return r;
-	ext2fs_inode_alloc_stats2(w->fs, *ino, +1, 0);
+	if (strlen(name) > EXT2_NAME_LEN)
+		return azl_err_input(w->err, "%s: name longer than %d bytes",
+				     n->path, EXT2_NAME_LEN);
+	add_entry(d, name, *ino, dirent_type(n->type));
+	ext2fs_inode_alloc_stats2(w->fs, *ino, +1, dir);
 	return 0;
 }
 
@@ -746,7 +750,7 @@ static int write_content(struct wctx *w, ext2_ino_t ino,
 
 /* ---- one node per type ---- */
 
-static int mk_regular(struct wctx *w, ext2_ino_t dir, const char *name,
+static int mk_regular(struct wctx *w, struct dent *dir, const char *name,
 		      const struct azl_node *n, uint32_t links, ext2_ino_t *ino)
 {
 	struct ext2_inode_large in;
@@ -767,7 +771,7 @@ static int mk_regular(struct wctx *w, ext2_ino_t dir, const char *name,
 	return write_inode(w, *ino, &in, n->path);
 }
 
-static int mk_symlink(struct wctx *w, ext2_ino_t dir, const char *name,
+static int mk_symlink(struct wctx *w, struct dent *dir, const char *name,
 		      const struct azl_node *n, uint32_t links, ext2_ino_t *ino)
 {
 	struct ext2_inode_large in;
@@ -793,7 +797,7 @@ static int mk_symlink(struct wctx *w, ext2_ino_t dir, const char *name,
 	return write_inode(w, *ino, &in, n->path);
 }
 
-static int mk_special(struct wctx *w, ext2_ino_t dir, const char *name,
+static int mk_special(struct wctx *w, struct dent *dir, const char *name,
 		      const struct azl_node *n, uint32_t links, ext2_ino_t *ino)
 {
 	struct ext2_inode_large in;
@@ -815,21 +819,133 @@ static int mk_special(struct wctx *w, ext2_ino_t dir, const char *name,
 	return write_inode(w, *ino, &in, n->path);
 }
 
-static int mk_dir(struct wctx *w, ext2_ino_t dir, const char *name,
+/* A directory inode without blocks: finish_dir writes them. */
+static int new_dir_inode(struct wctx *w, ext2_ino_t ino,
+			 const struct azl_node *n, uint32_t perm, const char *path)
+{
+	struct ext2_inode_large in;
+	int r;
+
+	init_inode(w, &in, LINUX_S_IFDIR, n ? n->mode : perm, n);
+	in.i_links_count = 2;
+	if ((r = init_extents(w, ino, &in, path)) < 0)
+		return r;
+	return write_inode(w, ino, &in, path);
+}
+
+static int mk_dir(struct wctx *w, struct dent *dir, const char *name,
 		  const struct azl_node *n, ext2_ino_t *ino)
 {
-	errcode_t e = ext2fs_new_inode(w->fs, dir, LINUX_S_IFDIR | 0755, NULL, ino);
+	int r = alloc_inode(w, dir, name, n, ino);
 
-	if (!e)
-		e = ext2fs_mkdir(w->fs, dir, *ino, name);
-	if (e == EXT2_ET_DIR_NO_SPACE) {
-		e = ext2fs_expand_dir(w->fs, dir);
-		if (!e)
-			e = ext2fs_mkdir(w->fs, dir, *ino, name);
+	if (r < 0)
+		return r;
+	dir->subdirs++;
+	return new_dir_inode(w, *ino, n, 0, n->path);
+}
+
+/* ---- directory blocks: linear, packed in entry order ---- */
+
+struct dblock {
+	unsigned char *b;  /* BLK bytes */
+	size_t used, limit;
+	struct ext2_dir_entry *last;
+	unsigned last_rec;
+	uint32_t count;    /* blocks written */
+};
+
+static int close_block(struct wctx *w, ext2_ino_t dir, struct dblock *db)
+{
+	errcode_t e = 0;
+
+	if (!db->last) { /* an empty block: one unused entry spans it */
+		db->last = (struct ext2_dir_entry *)db->b;
+		db->last_rec = 0;
+	}
+	e = ext2fs_set_rec_len(w->fs, (unsigned)(db->last_rec + db->limit - db->used),
+			       db->last);
+	if (!e && db->limit < BLK) {
+		ext2fs_initialize_dirent_tail(w->fs,
+			(struct ext2_dir_entry_tail *)(db->b + db->limit));
+		e = ext2fs_dir_block_csum_set(w->fs, dir,
+					      (struct ext2_dir_entry *)db->b);
 	}
 	if (e)
-		return e2err(w->err, e, "%s: creating the directory", n->path);
-	return apply_meta(w, *ino, n, 0, n->path);
+		return e2err(w->err, e, "%s: directory block", w->path);
+	db->count++;
+	int r = stage_write(w, db->b, BLK);
+	memset(db->b, 0, BLK);
+	db->used = 0;
+	db->last = NULL;
+	return r;
+}
+
+static int put_entry(struct wctx *w, ext2_ino_t dir, struct dblock *db,
+		     const char *name, size_t len, ext2_ino_t ino, int ftype)
+{
+	unsigned rec = EXT2_DIR_REC_LEN(len);
+	struct ext2_dir_entry *de;
+	int r;
+
+	if (db->used + rec > db->limit && (r = close_block(w, dir, db)) < 0)
+		return r;
+	de = (struct ext2_dir_entry *)(db->b + db->used);
+	de->inode = ino;
+	ext2fs_dirent_set_name_len(de, (int)len);
+	ext2fs_dirent_set_file_type(de, ftype);
+	memcpy(de->name, name, len);
+	if (ext2fs_set_rec_len(w->fs, rec, de))
+		return azl_errf(w->err, -EINVAL, "%s: bad entry %s", w->path, name);
+	db->last = de;
+	db->last_rec = rec;
+	db->used += rec;
+	return 0;
+}
+
+/* Write d's blocks (".", "..", then its entries in model order), its size
+ * and link count.  parent is the inode ".." names. */
+static int finish_dir(struct wctx *w, struct dent *d, ext2_ino_t parent)
+{
+	struct ext2_inode_large in;
+	struct dblock db = { .b = azl_xcalloc(1, BLK), .limit = BLK };
+	const unsigned char *p = (const unsigned char *)d->ents.data;
+	const unsigned char *end = p + d->ents.len;
+	const char *path = d->len ? d->path : "/";
+	int r;
+
+	if (ext2fs_has_feature_metadata_csum(w->fs->super))
+		db.limit = BLK - sizeof(struct ext2_dir_entry_tail);
+	if ((r = read_inode(w, d->ino, &in, path)) < 0)
+		goto out;
+	w->path = path;
+	w->ino = d->ino;
+	w->inode = &in;
+	w->fill = 0;
+	w->lblk = 0;
+	r = put_entry(w, d->ino, &db, ".", 1, d->ino, EXT2_FT_DIR);
+	if (r == 0)
+		r = put_entry(w, d->ino, &db, "..", 2, parent, EXT2_FT_DIR);
+	while (r == 0 && p < end) {
+		ext2_ino_t ino = p[0] | p[1] << 8 | p[2] << 16 | (ext2_ino_t)p[3] << 24;
+		r = put_entry(w, d->ino, &db, (const char *)p + 6, p[5], ino, p[4]);
+		p += 6 + p[5];
+	}
+	if (r == 0)
+		r = close_block(w, d->ino, &db);
+	while (r == 0 && db.count < d->min_blocks)
+		r = close_block(w, d->ino, &db);
+	if (r == 0 && w->fill)
+		r = stage_flush(w);
+	if (r < 0)
+		goto out;
+	in.i_size = db.count * BLK;
+	in.i_links_count = 2 + d->subdirs > EXT2_LINK_MAX ? 1 :
+			   (uint16_t)(2 + d->subdirs);
+	r = write_inode(w, d->ino, &in, path);
+out:
+	free(db.b);
+	azl_buf_release(&d->ents);
+	return r;
 }
 
 static int write_xattrs(struct wctx *w, ext2_ino_t ino, const struct azl_node *n)
@@ -859,7 +975,7 @@ static int write_xattrs(struct wctx *w, ext2_ino_t ino, const struct azl_node *n
 }
 
 /* Create (or, for a hardlink, link) one node under dir. */
-static int emit_node(struct wctx *w, ext2_ino_t dir, const char *rel,
+static int emit_node(struct wctx *w, struct dent *dir, const char *rel,
 		     const struct azl_node *n, ext2_ino_t *ino)
 {
 	const char *name = strrchr(rel, '/') + 1;
@@ -869,7 +985,8 @@ static int emit_node(struct wctx *w, ext2_ino_t dir, const char *rel,
 
 	if (h && h->ino) {
 		*ino = h->ino;
-		return link_entry(w, dir, name, h->ino, dirent_type(n->type), n->path);
+		add_entry(dir, name, h->ino, dirent_type(n->type));
+		return 0;
 	}
 	switch (n->type) {
 	case AZL_FT_DIR: r = mk_dir(w, dir, name, n, ino); break;
@@ -894,42 +1011,87 @@ static int emit_existing(struct wctx *w, ext2_ino_t ino, const struct azl_node *
 	return r < 0 ? r : write_xattrs(w, ino, n);
 }
 
+/* Pop (and write) the open directories above rel's parent. */
+static int pop_to_parent(struct wctx *w, struct dstack *ds, const char *rel,
+			 struct dent **parent)
+{
+	size_t plen = (size_t)(strrchr(rel, '/') - rel);
+
+	*parent = NULL;
+	while (ds->n) {
+		struct dent *d = &ds->v[ds->n - 1];
+		if (d->len == plen && !strncmp(d->path, rel, plen)) {
+			*parent = d;
+			return 0;
+		}
+		int r = finish_dir(w, d, ds->n > 1 ? d[-1].ino : EXT2_ROOT_INO);
+		ds->n--;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int populate_node(struct wctx *w, struct dstack *ds, const char *rel,
+			 const struct azl_node *n, int *lpf_open)
+{
+	struct dent *p;
+	ext2_ino_t ino = 0;
+	int r;
+
+	if (!strcmp(rel, "/"))
+		return emit_existing(w, EXT2_ROOT_INO, n);
+	if ((r = pop_to_parent(w, ds, rel, &p)) < 0)
+		return r;
+	if (!p)
+		return azl_errf(w->err, -EINVAL, "%s: parent directory not written",
+				n->path);
+	if (p->ino == EXT2_ROOT_INO && !strcmp(rel, "/lost+found")) {
+		if (n->type != AZL_FT_DIR)
+			return azl_err_input(w->err, "%s: ext4 needs lost+found "
+					     "to be a directory", n->path);
+		ino = w->lpf;
+		*lpf_open = 1;
+		r = emit_existing(w, ino, n);
+	} else {
+		r = emit_node(w, p, rel, n, &ino);
+	}
+	if (r == 0 && n->type == AZL_FT_DIR) {
+		ds_push(ds, rel, ino);
+		if (ino == w->lpf)
+			ds->v[ds->n - 1].min_blocks = LPF_BYTES / BLK;
+	}
+	return r;
+}
+
 static int populate(struct wctx *w, struct azl_fs *model)
 {
 	struct walk wk;
 	struct dstack ds = {0};
 	struct azl_node *n;
 	const char *rel;
-	int r = 0;
+	int r = 0, lpf_open = 0;
 
 	walk_init(&wk, model, w->o);
-	while (r == 0 && (n = walk_next(&wk, &rel))) {
-		ext2_ino_t ino = 0;
-		if (!strcmp(rel, "/")) {
-			ds_push(&ds, "", EXT2_ROOT_INO);
-			r = emit_existing(w, EXT2_ROOT_INO, n);
-			continue;
-		}
-		struct dent *p = ds_parent(&ds, rel, NULL);
-		if (!p) {
-			r = azl_errf(w->err, -EINVAL, "%s: parent directory not "
-				     "written", n->path);
-			break;
-		}
-		if (p->ino == EXT2_ROOT_INO && !strcmp(rel, "/lost+found")) {
-			if (n->type != AZL_FT_DIR) {
-				r = azl_err_input(w->err, "%s: ext4 needs lost+found "
-						  "to be a directory", n->path);
-				break;
-			}
-			ino = w->lpf;
-			r = emit_existing(w, ino, n);
-		} else {
-			r = emit_node(w, p->ino, rel, n, &ino);
-		}
-		if (r == 0 && n->type == AZL_FT_DIR)
-			ds_push(&ds, rel, ino);
+	ds_push(&ds, "", EXT2_ROOT_INO);
+	add_entry(&ds.v[0], "lost+found", w->lpf, EXT2_FT_DIR);
+	ds.v[0].subdirs = 1;
+	while (r == 0 && (n = walk_next(&wk, &rel)))
+		r = populate_node(w, &ds, rel, n, &lpf_open);
+	/* Finish what is open; the root last, after an untouched lost+found. */
+	while (r == 0 && ds.n > 1) {
+		r = finish_dir(w, &ds.v[ds.n - 1], ds.v[ds.n - 2].ino);
+		ds.n--;
 	}
+	if (r == 0 && !lpf_open) {
+		struct dent lpf = { .path = "/lost+found", .len = 11, .ino = w->lpf,
+				    .min_blocks = LPF_BYTES / BLK };
+		r = finish_dir(w, &lpf, EXT2_ROOT_INO);
+	}
+	if (r == 0)
+		r = finish_dir(w, &ds.v[0], EXT2_ROOT_INO);
+	for (size_t i = 0; i < ds.n; i++)
+		azl_buf_release(&ds.v[i].ents);
 	free(ds.v);
 	return r;
 }
@@ -959,18 +1121,21 @@ static int set_identity(ext2_filsys fs, const struct azl_ext4_opts *o)
 	return 0;
 }
 
-static int make_lost_found(struct wctx *w)
+/* Root and lost+found inodes; populate writes their blocks. */
+static int make_root_dirs(struct wctx *w)
 {
 	ext2_filsys fs = w->fs;
-	errcode_t e = ext2fs_mkdir(fs, EXT2_ROOT_INO, 0, "lost+found");
+	errcode_t e;
+	int r;
 
-	if (!e)
-		e = ext2fs_lookup(fs, EXT2_ROOT_INO, "lost+found", 10, NULL, &w->lpf);
-	for (unsigned size = BLK; !e && size < LPF_BYTES; size += BLK)
-		e = ext2fs_expand_dir(fs, w->lpf);
+	ext2fs_inode_alloc_stats2(fs, EXT2_ROOT_INO, +1, 1);
+	if ((r = new_dir_inode(w, EXT2_ROOT_INO, NULL, 0755, "/")) < 0)
+		return r;
+	e = ext2fs_new_inode(fs, EXT2_ROOT_INO, LINUX_S_IFDIR | 0700, NULL, &w->lpf);
 	if (e)
-		return e2err(w->err, e, "ext4: creating lost+found");
-	return apply_meta(w, w->lpf, NULL, 0700, "/lost+found");
+		return e2err(w->err, e, "ext4: allocating lost+found");
+	ext2fs_inode_alloc_stats2(fs, w->lpf, +1, 1);
+	return new_dir_inode(w, w->lpf, NULL, 0700, "/lost+found");
 }
 
 static int make_special_inodes(struct wctx *w)
@@ -1016,10 +1181,7 @@ static int make_fs(struct wctx *w, const char *path, uint64_t blocks,
 	 * zeros, so say so instead of writing them (no lazy init at mount). */
 	for (dgrp_t g = 0; g < w->fs->group_desc_count; g++)
 		ext2fs_bg_flags_set(w->fs, g, EXT2_BG_INODE_ZEROED);
-	e = ext2fs_mkdir(w->fs, EXT2_ROOT_INO, EXT2_ROOT_INO, NULL);
-	if (e)
-		return e2err(w->err, e, "%s: creating the root directory", path);
-	int r = make_lost_found(w);
+	int r = make_root_dirs(w);
 	return r < 0 ? r : make_special_inodes(w);
 }
 
