@@ -301,10 +301,6 @@ static void finish_complete(struct xfer *x)
 		sink_close(x, 1);
 		return;
 	}
-	/* Durability is the cache's business (one syncfs per batch); start
-	 * the write-back now so that sync finds little left to do. */
-	if (!x->mem)
-		sync_file_range(x->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	x->it->result = 0;
 	x->it->error[0] = '\0';
 	x->state = X_DONE;
@@ -504,10 +500,11 @@ static void report_done(const struct azl_fetch_opts *o, struct xfer *xs, size_t 
 	}
 }
 
-static void collect(CURLM *m, int *active)
+/* Returns how many transfers ended. */
+static int collect(CURLM *m, int *active)
 {
 	CURLMsg *msg;
-	int left;
+	int left, ended = 0;
 
 	while ((msg = curl_multi_info_read(m, &left))) {
 		struct xfer *x;
@@ -517,8 +514,10 @@ static void collect(CURLM *m, int *active)
 		CURLcode rc = msg->data.result;
 		curl_multi_remove_handle(m, msg->easy_handle);
 		(*active)--;
+		ended++;
 		attempt_done(x, rc);
 	}
+	return ended;
 }
 
 static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
@@ -536,10 +535,12 @@ static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
 		if (!active && due < 0)
 			break;
 		curl_multi_perform(m, &running);
-		collect(m, &active);
+		int ended = collect(m, &active);
 		report(o, xs, n);
 		report_done(o, xs, n);
-		if (active || due != 0) {
+		/* A freed slot is refilled at once rather than after the
+		 * next wake-up. */
+		if (!ended && (active || due != 0)) {
 			long wait = active ? 1000 : due;
 			if (due >= 0 && due < wait)
 				wait = due;
