@@ -333,6 +333,13 @@ static uint64_t inode_count(const struct azl_ext4_opts *o, uint64_t blocks,
 	return n > need ? n : need;
 }
 
+/* The model's inodes, the reserved ones and an eighth spare: a root
+ * filesystem sized to its content must still take new files. */
+static uint64_t inodes_needed(const struct est *e)
+{
+	return e->inodes + e->inodes / 8 + EXT2_GOOD_OLD_FIRST_INO + 64;
+}
+
 static void fill_params(struct ext2_super_block *sb, uint64_t blocks,
 			uint64_t inodes, const struct azl_ext4_opts *o)
 {
@@ -410,7 +417,7 @@ static uint64_t round_mib_blocks(uint64_t blocks)
 static int fit(const struct est *e, const struct azl_ext4_opts *o,
 	       uint64_t *blocks_out, struct azl_err *err)
 {
-	uint64_t need_inodes = e->inodes + EXT2_GOOD_OLD_FIRST_INO + 16;
+	uint64_t need_inodes = inodes_needed(e);
 	uint64_t blocks = e->blocks + need_inodes * INODE_SIZE / BLK + 1024;
 
 	if (want_journal(o) && blocks < MIN_JOURNAL_FS_BLOCKS)
@@ -1249,7 +1256,7 @@ int azl_emit_ext4(struct azl_fs *fs, const struct azl_ext4_opts *o,
 	w.hl = &e.hl;
 	w.buf = azl_xmalloc(STAGE);
 	blocks = size / BLK;
-	inodes = inode_count(o, blocks, e.inodes + EXT2_GOOD_OLD_FIRST_INO + 16);
+	inodes = inode_count(o, blocks, inodes_needed(&e));
 	if ((r = make_fs(&w, out.tmp_path, blocks, inodes)) < 0 ||
 	    (r = populate(&w, fs)) < 0 ||
 	    (r = finish_fs(&w, out_path, res)) < 0)

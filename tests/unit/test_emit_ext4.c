@@ -440,6 +440,20 @@ static void test_root(struct azl_fs *fs)
 	CHECK(azl_sha256_file(img2, h2, NULL, &err) == 0);
 	CHECK_STR(h1, h2);
 
+	/* Host state does not reach the image: umask, TZ, and the variable
+	 * libext2fs itself reads for a fake clock. */
+	mode_t um = umask(077);
+	setenv("TZ", "Asia/Kolkata", 1);
+	setenv("E2FSPROGS_FAKE_TIME", "12345", 1);
+	CHECK(azl_emit_ext4(fs, &o, img2, &res2, &err) == 0);
+	umask(um);
+	unsetenv("TZ");
+	unsetenv("E2FSPROGS_FAKE_TIME");
+	CHECK(azl_sha256_file(img2, h2, NULL, &err) == 0);
+	CHECK_STR(h1, h2);
+	struct stat st;
+	CHECK(stat(img2, &st) == 0 && (st.st_mode & 0777) == 0644);
+
 	/* An explicit size of exactly the minimum works and fsck is clean. */
 	o.size_bytes = min;
 	CHECK(azl_emit_ext4(fs, &o, img2, &res2, &err) == 0);
