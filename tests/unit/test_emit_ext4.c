@@ -131,6 +131,20 @@ static struct azl_fs *sample_model(void)
 	add(fs, "/run/sock", AZL_FT_SOCK, 0755, NULL);
 
 	add_inline(fs, "/etc/os-release", "ID=azl\nVERSION_ID=1\n", 0, 0, SDE);
+	/* Too big for the inode's spare room: goes to an xattr block. */
+	struct azl_node *osr = azl_fs_get(fs, "/etc/os-release");
+	osr->xattrs = azl_xcalloc(1, sizeof(*osr->xattrs));
+	osr->nxattrs = 1;
+	osr->xattrs[0].name = azl_xstrdup("user.big");
+	osr->xattrs[0].value = azl_xmalloc(600);
+	memset(osr->xattrs[0].value, 'x', 600);
+	osr->xattrs[0].len = 600;
+	struct azl_node *etc = azl_fs_get(fs, "/etc");
+	etc->xattrs = azl_xcalloc(1, sizeof(*etc->xattrs));
+	etc->nxattrs = 1;
+	etc->xattrs[0].name = azl_xstrdup("security.selinux");
+	etc->xattrs[0].value = (unsigned char *)azl_xstrdup("system_u:object_r:etc_t:s0");
+	etc->xattrs[0].len = strlen("system_u:object_r:etc_t:s0") + 1;
 	add_inline(fs, "/home/user/notes", "hello\n", 1000, 1000, 1650000001);
 	add_inline(fs, "/home/wide", "wide ids\n", 100000, 200000, 1650000002);
 
@@ -341,6 +355,15 @@ static void check_links_and_xattrs(const char *img)
 	CHECK(azl_read_file(path, 0, &t, &n, &err) == 0 && t &&
 	      n == sizeof(cap) && !memcmp(t, cap, n));
 	free(t);
+	s = dbg(img, "ea_list /etc");
+	CHECK_CONTAINS(s, "security.selinux (27) = \"system_u:object_r:etc_t:s0\\000\"");
+	free(s);
+	s = dbg(img, "stat /etc/os-release");
+	CHECK(strstr(s, "File ACL: 0\n") == NULL); /* has an xattr block */
+	free(s);
+	s = dbg(img, "ea_get /etc/os-release user.big");
+	CHECK_CONTAINS(s, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	free(s);
 	s = dbg(img, "ea_list /usr/bin/ping");
 	CHECK_CONTAINS(s, "security.capability");
 	free(s);
