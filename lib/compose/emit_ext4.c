@@ -595,20 +595,18 @@ static void init_inode(struct wctx *w, struct ext2_inode_large *in,
 	set_times(in, n ? n->mtime : w->o->mtime);
 }
 
-/* Mode, owner and times of an existing inode (directories libext2fs made). */
-static int apply_meta(struct wctx *w, ext2_ino_t ino, const struct azl_node *n,
-		      uint32_t perm, const char *path)
+/* The model's mode, owner and times on a directory made before the walk
+ * (the root and lost+found). */
+static int apply_meta(struct wctx *w, ext2_ino_t ino, const struct azl_node *n)
 {
 	struct ext2_inode_large in;
-	int r = read_inode(w, ino, &in, path);
+	int r = read_inode(w, ino, &in, n->path);
 	if (r < 0)
 		return r;
-	in.i_mode = (uint16_t)((in.i_mode & LINUX_S_IFMT) |
-			       ((n ? n->mode : perm) & 07777));
-	set_owner(&in, n ? n->uid : 0, n ? n->gid : 0);
-	set_times(&in, n ? n->mtime : w->o->mtime);
-	in.i_extra_isize = EXTRA_ISIZE;
-	return write_inode(w, ino, &in, path);
+	in.i_mode = (uint16_t)((in.i_mode & LINUX_S_IFMT) | (n->mode & 07777));
+	set_owner(&in, n->uid, n->gid);
+	set_times(&in, n->mtime);
+	return write_inode(w, ino, &in, n->path);
 }
 
 static void add_entry(struct dent *d, const char *name, ext2_ino_t ino,
@@ -632,9 +630,6 @@ static int alloc_inode(struct wctx *w, struct dent *d, const char *name,
 
 	if (e)
 		return e2err(w->err, e, "%s: allocating an inode", n->path);
-	if (strlen(name) > EXT2_NAME_LEN)
-		return azl_err_input(w->err, "%s: name longer than %d bytes",
-				     n->path, EXT2_NAME_LEN);
 	add_entry(d, name, *ino, dirent_type(n->type));
 	ext2fs_inode_alloc_stats2(w->fs, *ino, +1, dir);
 	return 0;
@@ -990,6 +985,9 @@ static int emit_node(struct wctx *w, struct dent *dir, const char *rel,
 	uint32_t links = h ? h->count : 1;
 	int r;
 
+	if (strlen(name) > EXT2_NAME_LEN)
+		return azl_err_input(w->err, "%s: name longer than %d bytes",
+				     n->path, EXT2_NAME_LEN);
 	if (h && h->ino) {
 		*ino = h->ino;
 		add_entry(dir, name, h->ino, dirent_type(n->type));
@@ -1014,7 +1012,7 @@ static int emit_node(struct wctx *w, struct dent *dir, const char *rel,
 /* Nodes the filesystem already has: its root and lost+found. */
 static int emit_existing(struct wctx *w, ext2_ino_t ino, const struct azl_node *n)
 {
-	int r = apply_meta(w, ino, n, 0, n->path);
+	int r = apply_meta(w, ino, n);
 	return r < 0 ? r : write_xattrs(w, ino, n);
 }
 
