@@ -1240,6 +1240,41 @@ static int unique_strings(struct ctx *c, const struct ynode *list,
 	unique_strings(c, map_get(map, lname), lname, field, arr, n,           \
 		       sizeof(type), offsetof(type, member))
 
+/* One path, one entry across directories, files and symlinks: a path in
+ * two of them would leave the result to the order customize applies them
+ * in.  Indexes run through the three lists in that order. */
+static int unique_paths(struct ctx *c, const struct ynode *map,
+			const struct azl_customize *cu)
+{
+	static const char *const lists[] = { "directories", "files", "symlinks" };
+	const size_t counts[] = { cu->ndirs, cu->nfiles, cu->nsymlinks };
+	size_t n = cu->ndirs + cu->nfiles + cu->nsymlinks, k = 0, a = 0, b = 0;
+	size_t la = 0, lb = 0;
+	struct strpos *v = azl_xcalloc(n + 1, sizeof(*v));
+	char key[64];
+	int r = 0;
+
+	for (size_t j = 0; j < cu->ndirs; j++, k++)
+		v[k] = (struct strpos){ cu->dirs[j].path, k };
+	for (size_t j = 0; j < cu->nfiles; j++, k++)
+		v[k] = (struct strpos){ cu->files[j].path, k };
+	for (size_t j = 0; j < cu->nsymlinks; j++, k++)
+		v[k] = (struct strpos){ cu->symlinks[j].path, k };
+	if (find_dup(v, n, &a, &b)) {
+		while (a >= counts[la])
+			a -= counts[la++];
+		while (b >= counts[lb])
+			b -= counts[lb++];
+		const struct ynode *na = map_get(map_get(map, lists[la])->kids[a], "path");
+		snprintf(key, sizeof(key), "%s[%zu].path", lists[la], a);
+		r = FAIL_AT(c, na, key, "'%s' is already given by %s[%zu] (line %d)",
+			    na->str, lists[lb], b,
+			    map_get(map, lists[lb])->kids[b]->line);
+	}
+	free(v);
+	return r;
+}
+
 static int unique_custom(struct ctx *c, const struct ynode *map,
 			 const struct azl_customize *cu)
 {
@@ -1251,14 +1286,7 @@ static int unique_custom(struct ctx *c, const struct ynode *map,
 		r = UNIQUE(c, map, "groups", "name", cu->groups, cu->ngroups,
 			   struct azl_cust_group, name);
 	if (r == 0)
-		r = UNIQUE(c, map, "files", "path", cu->files, cu->nfiles,
-			   struct azl_cust_file, path);
-	if (r == 0)
-		r = UNIQUE(c, map, "directories", "path", cu->dirs, cu->ndirs,
-			   struct azl_cust_dir, path);
-	if (r == 0)
-		r = UNIQUE(c, map, "symlinks", "path", cu->symlinks, cu->nsymlinks,
-			   struct azl_cust_symlink, path);
+		r = unique_paths(c, map, cu);
 	if (r == 0 && svc)
 		r = unique_strings(c, map_get(svc, "enable"), "services.enable", NULL,
 				   cu->enable, cu->nenable, sizeof(char *), 0);

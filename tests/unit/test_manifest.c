@@ -135,6 +135,13 @@ static void test_reference(void)
 		fprintf(stderr, "reference: %s\n", err.msg);
 	CHECK(m && m->nrepos >= 1 && m->npackages >= 1);
 	azl_manifest_free(m);
+	/* the build-stage example stays loadable */
+	m = NULL;
+	CHECK(azl_manifest_load("examples/container/container.yaml", &m, &err) == 0);
+	if (!m)
+		fprintf(stderr, "container example: %s\n", err.msg);
+	CHECK(m && m->oci && m->customize.nusers == 2 && m->customize.nenable == 1);
+	azl_manifest_free(m);
 }
 
 static void check_build_users(const struct azl_customize *c)
@@ -472,6 +479,10 @@ static const struct bad bad_cases[] = {
 	{ P "files: [{path: /etc/x, content: a, owner: 4294967295}]\n", "4:43: key 'files[0].owner'", "invalid id '4294967295'" },
 	{ P "files: [{path: /etc/x, content: a}, {path: /etc/x, source: b}]\n", "4:44: key 'files[1].path'",
 	  "'/etc/x' is already given by files[0] (line 4)" },
+	{ P "directories: [{path: /srv/x}]\nsymlinks: [{path: /a, target: b}, {path: /srv/x, target: y}]\n",
+	  "5:42: key 'symlinks[1].path'", "'/srv/x' is already given by directories[0] (line 4)" },
+	{ P "files: [{path: /a, content: x}]\ndirectories: [{path: /a}]\n",
+	  "4:16: key 'files[0].path'", "'/a' is already given by directories[0] (line 5)" },
 	{ P "directories: [{path: /srv, mode: \"755 \"}]\n", "4:34: key 'directories[0].mode'", "invalid mode" },
 	{ P "directories: [{path: /srv, content: a}]\n", "4:28: key 'directories[0].content'",
 	  "unknown key (known keys here: path, mode, owner, group)" },
