@@ -553,8 +553,6 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	if (r < 0)
 		goto out;
 	rep->name = azl_xstrdup(b.m->name);
-	if (getenv("AZL_TMP_DEFAULT_OCI") && !b.m->oci)
-		b.m->oci = azl_xcalloc(1, sizeof(*b.m->oci));
 	if (!b.m->oci) {
 		r = azl_err_input(err, "%s: key 'outputs': nothing to build (add outputs: {oci: {}})",
 				  o->manifest_path);
