@@ -385,9 +385,10 @@ static uint64_t journal_blocks(const struct azl_ext4_opts *o, uint64_t blocks)
 	return j > 0 ? (uint64_t)j : 0;
 }
 
-/* Blocks ext2fs_initialize leaves free for that geometry (superblocks,
- * descriptors, reserved GDT, bitmaps and inode tables deducted).  The
- * probe opens /dev/null: initialize writes nothing. */
+/* Blocks free in that geometry once superblocks, descriptors, reserved
+ * GDT, bitmaps and inode tables are placed: what ext2fs_initialize plus
+ * ext2fs_allocate_tables leave.  Both only touch memory, so the probe
+ * opens /dev/null. */
 static errcode_t probe_free(uint64_t blocks, uint64_t inodes,
 			    const struct azl_ext4_opts *o, uint64_t *free_blocks)
 {
@@ -400,9 +401,10 @@ static errcode_t probe_free(uint64_t blocks, uint64_t inodes,
 			      unix_io_manager, &fs);
 	if (e)
 		return e;
+	e = ext2fs_allocate_tables(fs);
 	*free_blocks = ext2fs_free_blocks_count(fs->super);
 	ext2fs_free(fs);
-	return 0;
+	return e;
 }
 
 static uint64_t round_mib_blocks(uint64_t blocks)

@@ -3,7 +3,8 @@
  * AZL_EXT4_OUT=path it also leaves the sample image there for
  * tests/integration/ext4_guestfs.sh to read with libguestfs, and with
  * AZL_EXT4_BENCH=dir (a tree of regular files) it times writing that tree
- * through the model and prints MB/s. */
+ * through the model and prints MB/s (AZL_EXT4_TIGHT=1: at the minimum
+ * size). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -612,6 +613,13 @@ static int bench(const char *dir, const char *out)
 
 	add_tree(fs, dir, "/", &bytes);
 	opts_for(&o, "bench");
+	/* AZL_EXT4_TIGHT: exactly the minimum size, to stress the estimate. */
+	uint64_t min = 0;
+	if (azl_ext4_min_size(fs, &o, &min, &err) < 0)
+		fprintf(stderr, "min size: %s\n", err.msg);
+	printf("minimum size: %llu blocks\n", (unsigned long long)min / 4096);
+	if (getenv("AZL_EXT4_TIGHT"))
+		o.size_bytes = min;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	int r = azl_emit_ext4(fs, &o, out, NULL, &err);
 	clock_gettime(CLOCK_MONOTONIC, &b);
