@@ -545,6 +545,30 @@ static void test_subtree(struct azl_fs *fs)
 	CHECK_CONTAINS(e2.msg, "/nope");
 }
 
+/* A content file that is gone: the error names it and nothing is left
+ * behind, neither the image nor its temporary. */
+static void test_missing_content(void)
+{
+	struct azl_fs *fs = azl_fs_new();
+	struct azl_node n = {0};
+	struct azl_ext4_opts o;
+	struct azl_err err = {0};
+	char img[512], *s = NULL;
+
+	n.data_path = azl_xasprintf("%s/gone", tmpdir);
+	n.size = 10;
+	add(fs, "/f", AZL_FT_REG, 0644, &n);
+	opts_for(&o, "bad");
+	snprintf(img, sizeof(img), "%s/bad.img", tmpdir);
+	CHECK(azl_emit_ext4(fs, &o, img, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "/gone");
+	CHECK(access(img, F_OK) != 0);
+	run(&s, "ls %s | grep -c tmp", tmpdir);
+	CHECK_STR(s, "0\n");
+	free(s);
+	azl_fs_free(fs);
+}
+
 static bool skip_var(void *ctx, const struct azl_node *n)
 {
 	(void)ctx;
@@ -657,6 +681,7 @@ int main(void)
 		test_root(fs);
 		test_subtree(fs);
 		test_exclude_fn(fs);
+		test_missing_content();
 	}
 	azl_fs_free(fs);
 	rm = azl_xasprintf("rm -rf %s", tmpdir);
