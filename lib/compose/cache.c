@@ -237,6 +237,18 @@ char *azl_cache_lookup(struct azl_cache *c, const char *sha256)
 	return NULL;
 }
 
+void azl_cache_forget(struct azl_cache *c, const char *sha256)
+{
+	char *path;
+
+	if (!azl_is_sha256_hex(sha256))
+		return;
+	path = blob_path(c, sha256);
+	row_delete(c, sha256);
+	unlink(path);
+	free(path);
+}
+
 static int remember_lock(struct azl_cache *c, const char *sha256, int fd)
 {
 	pthread_mutex_lock(&c->mu);

@@ -30,6 +30,9 @@ const char *azl_cache_dir(const struct azl_cache *c);
  * NULL.  Caller frees the returned path. */
 char *azl_cache_lookup(struct azl_cache *c, const char *sha256);
 
+/* Remove a blob found damaged (its row, then its file). */
+void azl_cache_forget(struct azl_cache *c, const char *sha256);
+
 /* A fresh temporary path inside DIR/tmp for a download; caller frees and
  * unlinks it if not inserted.  Stable per (label) so a killed download can
  * be resumed: the same sha256 gives the same temporary name. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "sign/rpmsig.h"
 
 /* One package on its way through download, check and insert. */
@@ -123,6 +124,21 @@ static char *pkg_url(const struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 			     p->location);
 }
 
+/* The cached blob for p if its bytes still hash to its name (cheap next to
+ * the signature check); a damaged one is dropped and downloaded again. */
+static char *cached_intact(struct pkgs_ctx *x, const struct azl_lock_pkg *p)
+{
+	char *blob = azl_cache_lookup(x->c, p->sha256), hex[65];
+
+	if (!blob)
+		return NULL;
+	if (azl_sha256_file(blob, hex, NULL, NULL) == 0 && !strcmp(hex, p->sha256))
+		return blob;
+	azl_cache_forget(x->c, p->sha256);
+	free(blob);
+	return NULL;
+}
+
 /* Fill q for p; returns 1 when p is settled already (cached, failed or
  * missing), 0 when it needs a download, <0 on bad input. */
 static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
@@ -144,7 +160,7 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 	 * worker threads later only read the keyrings. */
 	if (keyring_for(x, q->repo, &k, err) < 0)
 		return err->code;
-	blob = azl_cache_lookup(x->c, p->sha256);
+	blob = cached_intact(x, p);
 	if (blob) {
 		int r = check_sig(x, q, blob, &e);
 		free(blob);

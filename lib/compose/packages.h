@@ -3,8 +3,9 @@
  * Used by `fetch` and, later, `build`.  A package enters the cache only
  * after its size and sha256 match the lockfile and, when its repository has
  * gpgcheck on, its OpenPGP signature verifies against that repository's
- * gpgkey alone.  Packages already cached are signature-checked again, so a
- * blob cached from a gpgcheck-off repository is not trusted later. */
+ * gpgkey alone.  Packages already cached are re-hashed (a damaged blob is
+ * dropped and downloaded again) and signature-checked again, so a blob
+ * cached from a gpgcheck-off repository is not trusted later. */
 #ifndef AZL_COMPOSE_PACKAGES_H
 #define AZL_COMPOSE_PACKAGES_H
 

@@ -101,4 +101,14 @@ wait $p1 || fail "first concurrent fetch failed: $(cat "$t/one.err")"
 wait $p2 || fail "second concurrent fetch failed: $(cat "$t/two.err")"
 check_cache "$t/shared" "$npkgs"
 assert_eq "$(ls "$t/shared/tmp" | wc -l)" 0 "temporary files left by concurrent runs"
+# --verify-cache notices a damaged blob, naming it; the next fetch
+# re-checks cached blobs, drops the damaged one and downloads it again.
+victim=$(ls "$t"/shared/blobs/sha256/*/* | head -n 1)
+chmod u+w "$victim"
+printf 'damage' | dd of="$victim" bs=1 seek=100 conv=notrunc 2>/dev/null
+assert_exit 1 "$AZL" fetch --verify-cache --cache-dir "$t/shared"
+assert_contains "$ERR" "$(basename "$victim")"
+assert_exit 0 "$AZL" fetch "$t/p.yaml" --cache-dir "$t/shared"
+assert_contains "$ERR" "1 fetched"
+check_cache "$t/shared" "$npkgs"
 echo "fetch over http: ok"
