@@ -26,9 +26,17 @@
  * sequence of calls.  Each node gets atime = ctime = mtime = crtime = its
  * model mtime, nanoseconds 0.
  *
- * Directories are linear (as `mkfs.ext4 -d` writes them); the kernel and
- * e2fsck accept that with dir_index set, and the kernel indexes a directory
- * when it next grows past one block. */
+ * Directories are linear, as `mkfs.ext4 -d` writes them (no htree even
+ * with dir_index set; the kernel and e2fsck accept that).  They are
+ * written here as whole blocks once all their entries are known, not with
+ * ext2fs_link, which rescans the directory for every entry.  Directory
+ * blocks are built in host byte order: little-endian hosts only (x86_64,
+ * aarch64).
+ *
+ * Size: size_bytes = 0 picks the minimum plus a tenth (at least 8 MiB),
+ * whole MiB; the minimum comes from an estimate of the content blocks and
+ * inodes (an eighth spare) plus the metadata libext2fs itself lays out for
+ * that geometry, and is checked to fit with about 1% slack to spare. */
 #ifndef AZL_COMPOSE_EMIT_EXT4_H
 #define AZL_COMPOSE_EMIT_EXT4_H
 
