@@ -60,7 +60,8 @@ struct azl_ext4_opts {
 	const char *const *exclude;
 	size_t nexclude;
 	/* Optional predicate: true leaves the node (and, for a directory,
-	 * everything below it) out. */
+	 * everything below it) out.  Called in model order, once per pass
+	 * (sizing, writing): it must answer the same each time. */
 	bool (*exclude_fn)(void *ctx, const struct azl_node *n);
 	void *exclude_ctx;
 	bool read_only;             /* RO_COMPAT read-only, no journal */
