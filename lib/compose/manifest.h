@@ -1,9 +1,11 @@
 /* The declarative manifest (YAML, via libyaml).
  *
  * Every key is checked: unknown keys, wrong types and missing required keys
- * are AZL_ERR_INPUT errors naming file:line:column and the key.  Later
- * pipeline stages add keys here (outputs, users, files, ...); each key is
- * documented in manifests/README.md. */
+ * are AZL_ERR_INPUT errors naming file:line:column and the key.  The
+ * build-stage keys (seed, scriptlets, users, files, ..., outputs) are loaded
+ * for every command but read only by build; outputs is optional here (lock
+ * and fetch need none) and build refuses a manifest without one.  Each key
+ * is documented in manifests/README.md. */
 #ifndef AZL_COMPOSE_MANIFEST_H
 #define AZL_COMPOSE_MANIFEST_H
 
