@@ -8,7 +8,7 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  libjansson-dev librpm-dev zlib1g-dev liblzma-dev libbz2-dev
  rpm createrepo-c dnf python3 gnupg curl hyperfine zstd xz-utils cpio
  valgrind busybox-static gcc-multilib
- skopeo umoci pigz bc
+ skopeo umoci pigz bc reprotest faketime disorderfs
  libext2fs-dev comerr-dev e2fsprogs libguestfs-tools"
 missing=""
 for p in $PKGS; do

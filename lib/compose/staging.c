@@ -21,6 +21,23 @@
 #include "base/fs.h"
 #include "base/hash.h"
 
+/* Root may hand ids 0..65535 to the sandbox only when its own namespace
+ * maps them all (not so inside `unshare -r`, which maps one id). */
+static bool maps_full_range(const char *map_file)
+{
+	unsigned long in, outside, count;
+	bool full = false;
+	FILE *f = fopen(map_file, "re");
+
+	if (!f)
+		return false;
+	while (fscanf(f, "%lu %lu %lu", &in, &outside, &count) == 3)
+		if (in == 0 && count >= AZL_STAGING_ID_RANGE)
+			full = true;
+	fclose(f);
+	return full;
+}
+
 /* ---- removing trees ---- */
 
 static int name_cmp(const void *a, const void *b)
@@ -508,7 +525,8 @@ static int create(struct azl_fs *fs, const char *workdir, bool force_copy,
 	st->root = azl_path_join(st->dir, "root");
 	st->host_uid = geteuid();
 	st->host_gid = getegid();
-	st->id_count = st->host_uid == 0 ? AZL_STAGING_ID_RANGE : 1;
+	st->id_count = st->host_uid == 0 && maps_full_range("/proc/self/uid_map") &&
+		       maps_full_range("/proc/self/gid_map") ? AZL_STAGING_ID_RANGE : 1;
 	if ((r = azl_mkdir_p(st->dir, err)) < 0)
 		goto out;
 	const char *const dirs[] = { st->lower, st->upper, st->work, st->root };
@@ -535,6 +553,7 @@ out:
 	*out = st;
 	return 0;
 }
+
 
 int azl_staging_create(struct azl_fs *fs, const char *workdir,
 		       struct azl_staging **out, struct azl_err *err)
