@@ -159,12 +159,69 @@ azl_fixture_key() {
 	echo "$dir/keys/$1.asc"
 }
 
+# azl_fixture_kernel: prints a repository (Packages/, repodata/, unsigned)
+# holding azl-kernel, Debian's cloud kernel repackaged (specs/azl-kernel.spec).
+# Built on first use into $AZL_BUILD/fixtures/kernel-<hash>/; the .deb is
+# downloaded once (apt-get download, the host's archive) into
+# $AZL_BUILD/fixtures/kernel-deb/ and extracted there, never installed.
+# Kept out of the common tree: it is 100 MB and takes a minute.
+azl_fixture_kernel() {
+	local root deb ver hash dir d
+	root=$(_azl_fx_root)
+	mkdir -p "$root/kernel-deb" || return 1
+	d=$root/kernel-deb
+	(
+		flock 9 || exit 1
+		deb=$(ls "$d"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sed -n 1p)
+		if [ -z "$deb" ]; then
+			ver=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+				sed -n 's/.*Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | sed -n 1p)
+			[ -n "$ver" ] || { _azl_fx_log "kernel: apt-cache knows no linux-image-cloud-amd64"; exit 1; }
+			(cd "$d" && apt-get download "$ver") >"$d/download.log" 2>&1 ||
+				{ _azl_fx_log "kernel: apt-get download $ver failed (see $d/download.log)"; exit 1; }
+			deb=$(ls "$d"/linux-image-*-cloud-amd64_*.deb | sed -n 1p)
+		fi
+		if [ ! -e "$d/x/.complete" ]; then
+			rm -rf "$d/x" && mkdir -p "$d/x" && dpkg-deb -x "$deb" "$d/x" && touch "$d/x/.complete"
+		fi
+	) 9>"$root/.kernel-lock" || return 1
+	deb=$(ls "$d"/linux-image-*-cloud-amd64_*.deb | sed -n 1p)
+	ver=$(basename "$deb")
+	ver=${ver#linux-image-}
+	ver=${ver%%_*}
+	hash=$( (cat "$_azl_fx_top/tests/fixtures/specs/azl-kernel.spec"; echo "$ver"; rpmbuild --version) |
+		sha256sum | cut -c1-16)
+	dir=$root/kernel-$hash
+	if [ ! -e "$dir/.complete" ]; then
+		(
+			flock 9 || exit 1
+			[ -e "$dir/.complete" ] && exit 0
+			rm -rf "$dir" "$dir.tmp"
+			mkdir -p "$dir.tmp/work/home" "$dir.tmp/work/top"
+			_azl_fx_log "building azl-kernel ($ver) in $dir"
+			if ! (export LC_ALL=C TZ=UTC; umask 022
+				_azl_fx_rpmbuild "$dir.tmp/work" kernel azl-kernel \
+					--define "azl_kernel_root $d/x" --define "azl_kernel_ver $ver" &&
+				_azl_fx_place "$dir.tmp/out" "$dir.tmp/work/staging/kernel"/*.rpm &&
+				_azl_fx_createrepo "$dir.tmp/out") >"$root/kernel-$hash.log" 2>&1; then
+				tail -n 20 "$root/kernel-$hash.log" >&2
+				_azl_fx_log "azl-kernel build failed; full log: $root/kernel-$hash.log"
+				rm -rf "$dir.tmp"
+				exit 1
+			fi
+			mv "$dir.tmp/out" "$dir" && rm -rf "$dir.tmp" && touch "$dir/.complete"
+		) 9>"$root/.kernel-lock" || return 1
+	fi
+	echo "$dir"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -euo pipefail
 	case ${1:-} in
 	build) azl_fixtures_dir ;;
 	repo) azl_fixture_repo "${2:?usage: fixtures.sh repo NAME}" ;;
 	key) azl_fixture_key "${2:?usage: fixtures.sh key A|B}" ;;
+	kernel) azl_fixture_kernel ;;
 	*) echo "usage: bash tests/lib/fixtures.sh build | repo NAME | key A|B" >&2; exit 2 ;;
 	esac
 fi
