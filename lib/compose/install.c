@@ -66,11 +66,10 @@ struct job {
 	struct azl_err err;
 };
 
-/* Contents up to this size go into the package's pack, not a file each. */
-#define PACK_MAX (32u * 1024u)
 
 struct extract {
 	struct azl_objstore *store;
+	uint32_t pack_max;          /* opts->pack_max */
 	struct azl_rpm *r;
 	struct azl_payload *p;
 	struct azl_objpack *pack;   /* opened at the first small file */
@@ -158,10 +157,12 @@ static int extract_large(struct extract *x, size_t fx, struct azl_err *err)
 	return rc;
 }
 
-static int extract_pkg(struct azl_objstore *s, struct job *j)
+static int extract_pkg(struct azl_objstore *s, uint32_t pack_max,
+		       struct job *j)
 {
 	enum { BUFSZ = 1 << 18 };
-	struct extract x = { .store = s, .bufsz = BUFSZ, .rec = &j->rec };
+	struct extract x = { .store = s, .pack_max = pack_max, .bufsz = BUFSZ,
+			     .rec = &j->rec };
 	size_t fx;
 	uint64_t size;
 	int rc = azl_rpm_open(j->path, &x.r, &j->err);
@@ -173,7 +174,7 @@ static int extract_pkg(struct azl_objstore *s, struct job *j)
 		goto out;
 	x.buf = azl_xmalloc(BUFSZ);
 	while ((rc = azl_payload_next(x.p, &fx, &size, &j->err)) > 0) {
-		rc = size <= PACK_MAX ? extract_small(&x, fx, size, &j->err)
+		rc = size <= x.pack_max ? extract_small(&x, fx, size, &j->err)
 				      : extract_large(&x, fx, &j->err);
 		if (rc < 0)
 			goto out;
@@ -194,7 +195,8 @@ out:
 	return rc;
 }
 
-static int ensure_objects(struct azl_objstore *s, struct job *j)
+static int ensure_objects(struct azl_objstore *s, uint32_t pack_max,
+			  struct job *j)
 {
 	int rc = 0;
 
@@ -203,12 +205,13 @@ static int ensure_objects(struct azl_objstore *s, struct job *j)
 	if (rc == 0)
 		rc = azl_objstore_record_get(s, j->sha256, &j->rec, &j->err);
 	if (rc == -ENOENT)
-		rc = extract_pkg(s, j);
+		rc = extract_pkg(s, pack_max, j);
 	return rc;
 }
 
 struct pool_ctx {
 	struct azl_objstore *store;
+	uint32_t pack_max;
 	struct job *jobs;
 	size_t n;
 	atomic_size_t next;
@@ -220,7 +223,8 @@ static void *worker(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&pc->next, 1)) < pc->n)
-		pc->jobs[i].rc = ensure_objects(pc->store, &pc->jobs[i]);
+		pc->jobs[i].rc = ensure_objects(pc->store, pc->pack_max,
+						&pc->jobs[i]);
 	return NULL;
 }
 
@@ -252,7 +256,8 @@ static int phase_contents(struct azl_objstore *store,
 			  const struct azl_install_opts *opts, struct job *jobs,
 			  struct azl_install_result *res, struct azl_err *err)
 {
-	struct pool_ctx pc = { .store = store, .jobs = jobs, .n = n };
+	struct pool_ctx pc = { .store = store, .pack_max = opts->pack_max,
+			       .jobs = jobs, .n = n };
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {

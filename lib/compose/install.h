@@ -4,7 +4,7 @@
  * azl_install runs in two phases:
  *  1. contents: for each package whose extraction record is missing from
  *     the object store, decompress the payload once, storing every file
- *     content as an object (several packages at once, one per core; the
+ *     content as an object (or, with opts->pack_max, small ones in a pack) (several packages at once, one per core; the
  *     result does not depend on the core count).  A package with a record
  *     whose objects are all present is not decompressed at all: that is
  *     the warm path.
@@ -52,6 +52,11 @@ struct azl_install_opts {
 	 * after %pre scriptlets that add users. */
 	bool defer_owners;
 	int jobs;           /* packages extracted at once; 0 = online cores */
+	/* Contents up to this many bytes go into one pack per package instead
+	 * of an object each (objstore.h): a cold extraction creates far fewer
+	 * files, but staging must then copy those files instead of linking
+	 * objects, which costs more on every warm build.  0 = off. */
+	uint32_t pack_max;
 };
 
 struct azl_installed_pkg {
