@@ -141,6 +141,7 @@ struct hl {
 	uint32_t group;
 	uint32_t count;  /* members selected: the inode's link count */
 	ext2_ino_t ino;  /* 0 until the first member is written */
+	uint64_t blocks; /* estimate for the one inode */
 };
 
 struct hl_tab {
@@ -169,9 +170,11 @@ static void hl_fold(struct hl_tab *t)
 		return;
 	qsort(t->v, t->n, sizeof(*t->v), hl_cmp);
 	for (size_t i = 1; i < t->n; i++) {
-		if (t->v[i].group == t->v[k].group)
+		if (t->v[i].group == t->v[k].group) {
 			t->v[k].count++;
-		else
+			if (t->v[i].blocks > t->v[k].blocks) /* members agree, normally */
+				t->v[k].blocks = t->v[i].blocks;
+		} else
 			t->v[++k] = t->v[i];
 	}
 	t->n = k + 1;
@@ -303,20 +306,22 @@ static int estimate(struct azl_fs *fs, const struct azl_ext4_opts *o,
 				e->hl.cap = e->hl.cap ? 2 * e->hl.cap : 16;
 				e->hl.v = azl_xrealloc(e->hl.v, e->hl.cap * sizeof(*e->hl.v));
 			}
-			e->hl.v[e->hl.n++] = (struct hl){ n->hardlink_group, 1, 0 };
+			e->hl.v[e->hl.n++] = (struct hl){ n->hardlink_group, 1, 0,
+							  node_blocks(n) };
+		} else {
+			e->inodes++;
+			e->blocks += node_blocks(n);
 		}
-		e->inodes++;
-		e->blocks += node_blocks(n);
 		if (n->type == AZL_FT_DIR)
 			ds_push(&ds, rel, 0);
 	}
 	while (ds.n)
 		e->blocks += dir_blocks(ds.v[--ds.n].bytes);
 	hl_fold(&e->hl);
-	/* A group of k members was counted k times above: one inode.  Its
-	 * content stays counted k times, harmless slack. */
-	for (size_t i = 0; i < e->hl.n; i++)
-		e->inodes -= e->hl.v[i].count - 1;
+	for (size_t i = 0; i < e->hl.n; i++) { /* one inode per group */
+		e->inodes++;
+		e->blocks += e->hl.v[i].blocks;
+	}
 	e->blocks += LPF_BYTES / BLK;
 out:
 	free(ds.v);
