@@ -35,7 +35,7 @@ int azl_cpio_open(enum azl_comp comp, int64_t mtime,
 		  void *sink_ctx, struct azl_cpio **out, struct azl_err *err)
 {
 	struct azl_cpio *c = azl_xcalloc(1, sizeof(*c));
-	int rc = azl_zstream_open(comp, comp == AZL_COMP_ZSTD ? 19 : 9, 1, sink,
+	int rc = azl_zstream_open(comp, 0, 1, sink,
 				  sink_ctx, &c->z, err);
 	if (rc < 0) {
 		free(c);

@@ -1,0 +1,705 @@
+#include "compose/initramfs.h"
+
+#include <errno.h>
+#include <lzma.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "reproducible/cpio.h"
+
+const char *const azl_initramfs_default_modules[] = {
+	"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "ext4", "nvme",
+	"hv_vmbus", "hv_storvsc", "dm_mod", "dm_verity", "overlay", NULL,
+};
+
+#define MODULES_MAX (64u << 20) /* one module or metadata file */
+
+static int buf_fn(void *ctx, const void *data, size_t len)
+{
+	azl_buf_add(ctx, data, len);
+	return 0;
+}
+
+int azl_model_read(struct azl_fs *fs, const char *path, size_t max,
+		   struct azl_buf *b, struct azl_err *err)
+{
+	struct azl_node *n;
+	char *real = NULL;
+	int rc = azl_fs_resolve(fs, path, true, &real, err);
+
+	if (rc < 0)
+		goto out;
+	n = azl_fs_get(fs, real);
+	if (!n || n->type != AZL_FT_REG) {
+		rc = azl_errf(err, -ENOENT, "%s: no such file in the image", path);
+		goto out;
+	}
+	if (n->size > max) {
+		rc = azl_errf(err, -EFBIG, "%s: larger than %zu bytes", path, max);
+		goto out;
+	}
+	azl_buf_reset(b);
+	rc = azl_node_read(n, buf_fn, b, err);
+	azl_buf_addc(b, 0); /* NUL-terminate text, then drop it from len */
+	b->len--;
+out:
+	free(real);
+	return rc;
+}
+
+void azl_kernel_release(struct azl_kernel *k)
+{
+	free(k->version);
+	free(k->vmlinuz);
+	free(k->modules_dir);
+	memset(k, 0, sizeof(*k));
+}
+
+/* "/usr/lib/modules/<ver>/vmlinuz" or "/boot/vmlinuz-<ver>": the version. */
+static char *kernel_version_of(const char *path)
+{
+	static const char mod[] = "/usr/lib/modules/", boot[] = "/boot/vmlinuz-";
+	const char *v, *slash;
+
+	if (!strncmp(path, mod, sizeof(mod) - 1)) {
+		v = path + sizeof(mod) - 1;
+		slash = strchr(v, '/');
+		if (slash && slash > v && !strcmp(slash, "/vmlinuz"))
+			return strndup(v, (size_t)(slash - v));
+	} else if (!strncmp(path, boot, sizeof(boot) - 1) && path[sizeof(boot) - 1]) {
+		v = path + sizeof(boot) - 1;
+		if (!strchr(v, '/'))
+			return azl_xstrdup(v);
+	}
+	return NULL;
+}
+
+int azl_kernel_find(struct azl_fs *fs, const char *want_ver,
+		    struct azl_kernel *k, struct azl_err *err)
+{
+	struct azl_node *const *nodes = azl_fs_sorted(fs);
+	size_t count = azl_fs_count(fs), found = 0;
+	struct azl_buf names = AZL_BUF_INIT;
+	int rc = 0;
+
+	memset(k, 0, sizeof(*k));
+	for (size_t i = 0; i < count; i++) {
+		char *v = kernel_version_of(nodes[i]->path);
+		if (!v || nodes[i]->type != AZL_FT_REG || (want_ver && strcmp(v, want_ver))) {
+			free(v);
+			continue;
+		}
+		if (k->version && !strcmp(k->version, v)) {
+			free(v); /* both layouts of one kernel: keep the first */
+			continue;
+		}
+		azl_buf_addf(&names, "%s%s", found++ ? ", " : "", v);
+		if (!k->version) {
+			k->version = v;
+			k->vmlinuz = azl_xstrdup(nodes[i]->path);
+		} else {
+			free(v);
+		}
+	}
+	if (!found && want_ver)
+		rc = azl_err_input(err, "no kernel %s in the image (no /usr/lib/modules/%s/vmlinuz "
+				   "or /boot/vmlinuz-%s)", want_ver, want_ver, want_ver);
+	else if (!found)
+		rc = azl_err_input(err, "a bootable image needs a kernel: no /usr/lib/modules/*/vmlinuz "
+				   "or /boot/vmlinuz-* in the image (add the kernel package)");
+	else if (found > 1)
+		rc = azl_err_input(err, "several kernels in the image (%s): name one",
+				   azl_buf_str(&names));
+	if (rc == 0)
+		k->modules_dir = azl_xasprintf("/usr/lib/modules/%s", k->version);
+	else
+		azl_kernel_release(k);
+	azl_buf_release(&names);
+	return rc;
+}
+
+/* ---- modules.dep ---- */
+
+struct mod {
+	char *name;   /* normalised: '_' for '-', no directory or suffix */
+	char *path;   /* as modules.dep writes it */
+	char **deps;  /* paths */
+	size_t ndeps;
+	int state;    /* 0 unvisited, 1 visiting, 2 done */
+};
+
+struct moddb {
+	struct mod *mods;
+	size_t n;
+};
+
+static char *mod_name(const char *path, size_t len)
+{
+	const char *base = path, *ko;
+	char *name;
+
+	for (size_t i = 0; i < len; i++)
+		if (path[i] == '/')
+			base = path + i + 1;
+	name = strndup(base, len - (size_t)(base - path));
+	ko = strstr(name, ".ko");
+	if (ko)
+		name[ko - name] = 0;
+	for (char *p = name; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	return name;
+}
+
+static int mod_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mod *)a)->name, ((const struct mod *)b)->name);
+}
+
+static struct mod *mod_find(struct moddb *db, const char *name)
+{
+	struct mod key = { .name = (char *)name };
+	return bsearch(&key, db->mods, db->n, sizeof(key), mod_cmp);
+}
+
+static void moddb_free(struct moddb *db)
+{
+	for (size_t i = 0; i < db->n; i++) {
+		free(db->mods[i].name);
+		free(db->mods[i].path);
+		azl_initramfs_list_free(db->mods[i].deps, db->mods[i].ndeps);
+	}
+	free(db->mods);
+}
+
+/* One line: "path: dep dep ...". */
+static void moddb_line(struct moddb *db, char *line)
+{
+	char *colon = strchr(line, ':'), *tok, *save = NULL;
+	struct mod *m;
+
+	if (!colon || colon == line)
+		return;
+	*colon = 0;
+	db->mods = azl_xrealloc(db->mods, (db->n + 1) * sizeof(*db->mods));
+	m = &db->mods[db->n++];
+	memset(m, 0, sizeof(*m));
+	m->path = azl_xstrdup(line);
+	m->name = mod_name(line, strlen(line));
+	for (tok = strtok_r(colon + 1, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		m->deps = azl_xrealloc(m->deps, (m->ndeps + 1) * sizeof(char *));
+		m->deps[m->ndeps++] = azl_xstrdup(tok);
+	}
+}
+
+static int moddb_load(struct azl_fs *fs, const struct azl_kernel *k,
+		      struct moddb *db, struct azl_err *err)
+{
+	struct azl_buf b = AZL_BUF_INIT;
+	char *path = azl_xasprintf("%s/modules.dep", k->modules_dir), *line, *save = NULL;
+	int rc = azl_model_read(fs, path, MODULES_MAX, &b, err);
+
+	memset(db, 0, sizeof(*db));
+	if (rc < 0) {
+		azl_err_prefix(err, "kernel %s: modules.dep is needed for the initramfs "
+			       "(run depmod when building the kernel package)", k->version);
+		goto out;
+	}
+	for (line = strtok_r(b.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		moddb_line(db, line);
+	qsort(db->mods, db->n, sizeof(*db->mods), mod_cmp);
+out:
+	free(path);
+	azl_buf_release(&b);
+	return rc;
+}
+
+/* 1 when modules.builtin names the module. */
+static int builtin(struct azl_fs *fs, const struct azl_kernel *k, const char *name)
+{
+	struct azl_buf b = AZL_BUF_INIT;
+	struct azl_err e = { 0 };
+	char *path = azl_xasprintf("%s/modules.builtin", k->modules_dir), *line, *save = NULL;
+	int found = 0;
+
+	if (azl_model_read(fs, path, MODULES_MAX, &b, &e) == 0) {
+		for (line = strtok_r(b.data, "\n", &save); line && !found;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char *n = mod_name(line, strlen(line));
+			found = !strcmp(n, name);
+			free(n);
+		}
+	}
+	free(path);
+	azl_buf_release(&b);
+	return found;
+}
+
+static void list_add(char ***paths, size_t *n, const char *p)
+{
+	*paths = azl_xrealloc(*paths, (*n + 1) * sizeof(char *));
+	(*paths)[(*n)++] = azl_xstrdup(p);
+}
+
+/* Depth first, dependencies first: modules.dep lists the whole closure of
+ * each module, so post-order gives a valid load order. */
+static int visit(struct moddb *db, struct mod *m, char ***paths, size_t *n,
+		 struct azl_err *err)
+{
+	if (m->state == 2)
+		return 0;
+	if (m->state == 1)
+		return azl_errf(err, -ELOOP, "modules.dep: dependency loop through %s", m->name);
+	m->state = 1;
+	for (size_t i = m->ndeps; i-- > 0;) {
+		char *name = mod_name(m->deps[i], strlen(m->deps[i]));
+		struct mod *d = mod_find(db, name);
+		int rc = d ? visit(db, d, paths, n, err)
+			   : azl_errf(err, -ENOENT, "modules.dep: %s needs %s, which has no entry",
+				      m->path, m->deps[i]);
+		free(name);
+		if (rc < 0)
+			return rc;
+	}
+	m->state = 2;
+	list_add(paths, n, m->path);
+	return 0;
+}
+
+int azl_initramfs_modules(struct azl_fs *fs, const struct azl_kernel *k,
+			  const char *const *wanted, int missing_ok,
+			  char ***paths, size_t *n, struct azl_err *err)
+{
+	struct moddb db;
+	int rc = moddb_load(fs, k, &db, err);
+
+	*paths = NULL;
+	*n = 0;
+	for (size_t i = 0; rc == 0 && wanted[i]; i++) {
+		char *name = mod_name(wanted[i], strlen(wanted[i]));
+		struct mod *m = mod_find(&db, name);
+		if (m)
+			rc = visit(&db, m, paths, n, err);
+		else if (!missing_ok && !builtin(fs, k, name))
+			rc = azl_err_input(err, "kernel %s has no module %s (not in modules.dep "
+					   "nor modules.builtin)", k->version, wanted[i]);
+		free(name);
+	}
+	if (rc < 0) {
+		azl_initramfs_list_free(*paths, *n);
+		*paths = NULL;
+		*n = 0;
+	}
+	moddb_free(&db);
+	return rc;
+}
+
+void azl_initramfs_list_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+/* ---- the archive ---- */
+
+enum ent_kind { ENT_DIR, ENT_CHR, ENT_MEM, ENT_NODE, ENT_MODULE };
+
+struct ent {
+	char *path;          /* in the archive */
+	enum ent_kind kind;
+	uint32_t mode;
+	char *src;           /* ENT_NODE, ENT_MODULE: model path */
+	struct azl_buf data; /* ENT_MEM */
+};
+
+struct ents {
+	struct ent *v;
+	size_t n;
+};
+
+static struct ent *ent_add(struct ents *e, const char *path, enum ent_kind kind,
+			   uint32_t mode)
+{
+	struct ent *x;
+
+	e->v = azl_xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
+	x = &e->v[e->n++];
+	memset(x, 0, sizeof(*x));
+	x->path = azl_xstrdup(path);
+	x->kind = kind;
+	x->mode = mode;
+	return x;
+}
+
+static void ents_free(struct ents *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		free(e->v[i].path);
+		free(e->v[i].src);
+		azl_buf_release(&e->v[i].data);
+	}
+	free(e->v);
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	return azl_cpio_path_cmp(((const struct ent *)a)->path, ((const struct ent *)b)->path);
+}
+
+/* Every ancestor of every entry as a 0755 directory. */
+static void add_parents(struct ents *e)
+{
+	size_t n = e->n;
+
+	for (size_t i = 0; i < n; i++) {
+		char *p = azl_xstrdup(e->v[i].path), *slash;
+		while ((slash = strrchr(p, '/')) && slash != p) {
+			*slash = 0;
+			ent_add(e, p, ENT_DIR, 0755);
+		}
+		free(p);
+	}
+}
+
+/* Sort, then drop repeated directories (the first one wins). */
+static void ents_finish(struct ents *e)
+{
+	size_t out = 0;
+
+	add_parents(e);
+	qsort(e->v, e->n, sizeof(*e->v), ent_cmp);
+	for (size_t i = 0; i < e->n; i++) {
+		if (out && !strcmp(e->v[out - 1].path, e->v[i].path)) {
+			free(e->v[i].path);
+			free(e->v[i].src);
+			azl_buf_release(&e->v[i].data);
+			continue;
+		}
+		e->v[out++] = e->v[i];
+	}
+	e->n = out;
+}
+
+/* The module's archive name: compressed suffixes dropped. */
+static char *module_plain(const char *path)
+{
+	char *p = azl_xstrdup(path), *ko = strstr(p, ".ko");
+	if (ko)
+		ko[3] = 0;
+	return p;
+}
+
+static int unxz(const struct azl_buf *in, struct azl_buf *out)
+{
+	lzma_stream s = LZMA_STREAM_INIT;
+	lzma_ret r = lzma_stream_decoder(&s, UINT64_MAX, 0);
+
+	s.next_in = (const uint8_t *)in->data;
+	s.avail_in = in->len;
+	while (r == LZMA_OK) {
+		azl_buf_grow(out, 1 << 16);
+		s.next_out = (uint8_t *)out->data + out->len;
+		s.avail_out = out->cap - out->len - 1;
+		r = lzma_code(&s, LZMA_FINISH);
+		out->len = out->cap - 1 - s.avail_out;
+	}
+	lzma_end(&s);
+	return r == LZMA_STREAM_END ? 0 : -EIO;
+}
+
+static int unzstd(const struct azl_buf *in, struct azl_buf *out)
+{
+	ZSTD_DStream *d = ZSTD_createDStream();
+	ZSTD_inBuffer ib = { in->data, in->len, 0 };
+	size_t r = 1;
+
+	while (d && !ZSTD_isError(r) && (r != 0 || ib.pos < ib.size)) {
+		ZSTD_outBuffer ob;
+		azl_buf_grow(out, 1 << 16);
+		ob = (ZSTD_outBuffer){ out->data + out->len, out->cap - out->len - 1, 0 };
+		r = ZSTD_decompressStream(d, &ob, &ib);
+		out->len += ob.pos;
+		if (!ZSTD_isError(r) && r && !ob.pos && ib.pos == ib.size)
+			break; /* truncated */
+	}
+	ZSTD_freeDStream(d);
+	return d && r == 0 ? 0 : -EIO;
+}
+
+static int ungz(const struct azl_buf *in, struct azl_buf *out)
+{
+	z_stream z = { 0 };
+	int r = inflateInit2(&z, 15 + 32);
+
+	z.next_in = (Bytef *)in->data;
+	z.avail_in = (uInt)in->len;
+	while (r == Z_OK) {
+		azl_buf_grow(out, 1 << 16);
+		z.next_out = (Bytef *)out->data + out->len;
+		z.avail_out = (uInt)(out->cap - out->len - 1);
+		r = inflate(&z, Z_NO_FLUSH);
+		out->len = out->cap - 1 - z.avail_out;
+	}
+	inflateEnd(&z);
+	return r == Z_STREAM_END ? 0 : -EIO;
+}
+
+/* A module as the kernel loads it: read and, if compressed, decompressed. */
+static int module_load(struct azl_fs *fs, const char *src, struct azl_buf *out,
+		       struct azl_err *err)
+{
+	struct azl_buf raw = AZL_BUF_INIT;
+	const char *ko = strstr(src, ".ko");
+	int rc = azl_model_read(fs, src, MODULES_MAX, &raw, err);
+
+	if (rc < 0 || !ko)
+		goto out;
+	if (!strcmp(ko, ".ko.xz"))
+		rc = unxz(&raw, out);
+	else if (!strcmp(ko, ".ko.zst"))
+		rc = unzstd(&raw, out);
+	else if (!strcmp(ko, ".ko.gz"))
+		rc = ungz(&raw, out);
+	else if (strcmp(ko, ".ko"))
+		rc = azl_errf(err, -ENOTSUP, "%s: unknown module compression", src);
+	else {
+		azl_buf_release(out);
+		*out = raw;
+		raw = (struct azl_buf)AZL_BUF_INIT;
+	}
+	if (rc == -EIO)
+		azl_errf(err, rc, "%s: cannot decompress the module", src);
+out:
+	azl_buf_release(&raw);
+	return rc;
+}
+
+/* ---- busybox and /init ---- */
+
+static const char *const busybox_paths[] = {
+	"/usr/bin/busybox", "/usr/sbin/busybox", "/bin/busybox", "/sbin/busybox", NULL,
+};
+
+/* 1 if the ELF file has a PT_INTERP program header (dynamically linked). */
+static int elf_dynamic(const struct azl_buf *b)
+{
+	const unsigned char *p = (const unsigned char *)b->data;
+	uint64_t phoff;
+	uint16_t phentsize, phnum;
+
+	if (b->len < 64 || memcmp(p, "\177ELF\2\1", 6))
+		return 0; /* not a little-endian ELF64: leave it to the kernel */
+	memcpy(&phoff, p + 32, 8);
+	memcpy(&phentsize, p + 54, 2);
+	memcpy(&phnum, p + 56, 2);
+	for (uint16_t i = 0; i < phnum; i++) {
+		uint32_t type;
+		uint64_t at = phoff + (uint64_t)i * phentsize;
+		if (at + 4 > b->len)
+			return 0;
+		memcpy(&type, p + at, 4);
+		if (type == 3)
+			return 1;
+	}
+	return 0;
+}
+
+static int find_busybox(struct azl_fs *fs, char **src, struct azl_err *err)
+{
+	struct azl_buf b = AZL_BUF_INIT;
+	int rc = -ENOENT;
+
+	for (size_t i = 0; busybox_paths[i] && rc == -ENOENT; i++) {
+		struct azl_err e = { 0 };
+		rc = azl_model_read(fs, busybox_paths[i], MODULES_MAX, &b, &e);
+		if (rc == 0 && elf_dynamic(&b))
+			rc = azl_err_input(err, "%s is dynamically linked: the generated initramfs "
+					   "needs a static busybox (or name an initramfs in the manifest)",
+					   busybox_paths[i]);
+		else if (rc == 0)
+			azl_fs_resolve(fs, busybox_paths[i], true, src, &e);
+	}
+	if (rc == -ENOENT)
+		rc = azl_err_input(err, "the image has no busybox (/usr/bin/busybox): the generated "
+				   "initramfs runs its /init with the image's static busybox; add a "
+				   "busybox package or name an initramfs in the manifest");
+	azl_buf_release(&b);
+	return rc;
+}
+
+static const char init_head[] =
+	"#!/bin/busybox sh\n"
+	"# azl-compose initramfs: load modules, mount root=, switch_root to init=.\n"
+	"bb=/bin/busybox\n"
+	"$bb mount -t proc proc /proc\n"
+	"$bb mount -t sysfs sysfs /sys\n"
+	"$bb mount -t devtmpfs devtmpfs /dev\n";
+
+static const char init_tail[] =
+	"root= init=/sbin/init opt=ro fstype=\n"
+	"for a in $($bb cat /proc/cmdline); do\n"
+	"\tcase $a in\n"
+	"\troot=*) root=${a#root=} ;;\n"
+	"\tinit=*) init=${a#init=} ;;\n"
+	"\trootfstype=*) fstype=${a#rootfstype=} ;;\n"
+	"\trw) opt=rw ;;\n"
+	"\tro) opt=ro ;;\n"
+	"\tesac\n"
+	"done\n"
+	"find_root() {\n"
+	"\tcase $root in\n"
+	"\tPARTUUID=*)\n"
+	"\t\twant=$(echo \"${root#PARTUUID=}\" | $bb tr A-F a-f)\n"
+	"\t\tfor u in /sys/class/block/*/uevent; do\n"
+	"\t\t\tif $bb grep -qi \"^PARTUUID=$want\\$\" \"$u\"; then\n"
+	"\t\t\t\td=${u%/uevent}; dev=/dev/${d##*/}; return 0\n"
+	"\t\t\tfi\n"
+	"\t\tdone ;;\n"
+	"\tUUID=*|LABEL=*) dev=$($bb findfs \"$root\" 2>/dev/null) && return 0 ;;\n"
+	"\t/dev/*) [ -b \"$root\" ] && dev=$root && return 0 ;;\n"
+	"\tesac\n"
+	"\treturn 1\n"
+	"}\n"
+	"i=0\n"
+	"until find_root; do\n"
+	"\ti=$((i + 1))\n"
+	"\tif [ $i -gt 300 ]; then\n"
+	"\t\techo \"azl-initramfs: root device $root not found\"\n"
+	"\t\texec $bb sh\n"
+	"\tfi\n"
+	"\t$bb sleep 0.1\n"
+	"done\n"
+	"if ! $bb mount -o $opt ${fstype:+-t $fstype} \"$dev\" /newroot; then\n"
+	"\techo \"azl-initramfs: cannot mount $dev ($root) on /newroot\"\n"
+	"\texec $bb sh\n"
+	"fi\n"
+	"if [ ! -e \"/newroot$init\" ] && [ ! -L \"/newroot$init\" ]; then\n"
+	"\techo \"azl-initramfs: $init not in the image, trying /bin/sh\"\n"
+	"\tinit=/bin/sh\n"
+	"fi\n"
+	"[ -d /newroot/dev ] && $bb mount -o move /dev /newroot/dev\n"
+	"$bb umount /proc /sys\n"
+	"exec $bb switch_root /newroot \"$init\"\n";
+
+static void init_script(const struct azl_kernel *k, char **mods, size_t n,
+			struct azl_buf *out)
+{
+	azl_buf_adds(out, init_head);
+	for (size_t i = 0; i < n; i++) {
+		char *plain = module_plain(mods[i]);
+		azl_buf_addf(out, "$bb insmod %s/%s || echo \"azl-initramfs: insmod %s failed\"\n",
+			     k->modules_dir, plain, plain);
+		free(plain);
+	}
+	azl_buf_adds(out, init_tail);
+}
+
+static char *module_src(const struct azl_kernel *k, const char *p)
+{
+	return p[0] == '/' ? azl_xstrdup(p) : azl_xasprintf("%s/%s", k->modules_dir, p);
+}
+
+static int collect(struct azl_fs *fs, const struct azl_kernel *k,
+		   const struct azl_initramfs_opts *o, struct ents *e,
+		   struct azl_err *err)
+{
+	const char *const *wanted = o->modules ? o->modules : azl_initramfs_default_modules;
+	char **mods = NULL, *bb = NULL;
+	size_t n = 0;
+	struct ent *x;
+	int rc = find_busybox(fs, &bb, err);
+
+	if (rc == 0)
+		rc = azl_initramfs_modules(fs, k, wanted, !o->modules, &mods, &n, err);
+	if (rc < 0)
+		goto out;
+	x = ent_add(e, "/bin/busybox", ENT_NODE, 0755);
+	x->src = bb;
+	bb = NULL;
+	ent_add(e, "/dev/console", ENT_CHR, 0600);
+	ent_add(e, "/proc", ENT_DIR, 0555);
+	ent_add(e, "/sys", ENT_DIR, 0555);
+	ent_add(e, "/newroot", ENT_DIR, 0755);
+	for (size_t i = 0; i < n; i++) {
+		char *src = module_src(k, mods[i]), *plain = module_plain(src);
+		x = ent_add(e, plain, ENT_MODULE, 0644);
+		x->src = src;
+		free(plain);
+	}
+	x = ent_add(e, "/init", ENT_MEM, 0755);
+	init_script(k, mods, n, &x->data);
+	ents_finish(e);
+out:
+	free(bb);
+	azl_initramfs_list_free(mods, n);
+	return rc;
+}
+
+struct node_ctx {
+	struct azl_cpio *c;
+	struct azl_err *err;
+};
+
+static int node_fn(void *ctx, const void *data, size_t len)
+{
+	struct node_ctx *nc = ctx;
+	return azl_cpio_data(nc->c, data, len, nc->err);
+}
+
+static int write_ent(struct azl_fs *fs, struct azl_cpio *c, struct ent *x,
+		     struct azl_err *err)
+{
+	struct azl_node *n;
+	struct node_ctx nc = { c, err };
+	int rc;
+
+	switch (x->kind) {
+	case ENT_DIR:
+		return azl_cpio_dir(c, x->path, x->mode, err);
+	case ENT_CHR:
+		return azl_cpio_chr(c, x->path, x->mode, 5, 1, err);
+	case ENT_MEM:
+		return azl_cpio_file_mem(c, x->path, x->mode, x->data.data, x->data.len, err);
+	case ENT_MODULE:
+		rc = module_load(fs, x->src, &x->data, err);
+		if (rc == 0)
+			rc = azl_cpio_file_mem(c, x->path, x->mode, x->data.data, x->data.len, err);
+		azl_buf_release(&x->data); /* one module in memory at a time */
+		return rc;
+	case ENT_NODE:
+		n = azl_fs_get(fs, x->src);
+		if (!n)
+			return azl_errf(err, -ENOENT, "%s: vanished from the model", x->src);
+		rc = azl_cpio_file(c, x->path, x->mode, n->size, err);
+		return rc < 0 ? rc : azl_node_read(n, node_fn, &nc, err);
+	}
+	return -EINVAL;
+}
+
+int azl_initramfs_write(struct azl_fs *fs, const struct azl_kernel *k,
+			const struct azl_initramfs_opts *o,
+			int (*sink)(void *ctx, const void *data, size_t len),
+			void *sink_ctx, struct azl_zstream_result *res,
+			struct azl_err *err)
+{
+	struct ents e = { 0 };
+	struct azl_cpio *c = NULL;
+	int rc = collect(fs, k, o, &e, err);
+
+	if (rc == 0)
+		rc = azl_cpio_open(o->comp, o->mtime, sink, sink_ctx, &c, err);
+	for (size_t i = 0; rc == 0 && i < e.n; i++)
+		rc = write_ent(fs, c, &e.v[i], err);
+	if (rc == 0) {
+		rc = azl_cpio_close(c, res, err);
+		c = NULL;
+	}
+	azl_cpio_free(c);
+	ents_free(&e);
+	if (rc < 0)
+		azl_err_prefix(err, "initramfs for kernel %s", k->version);
+	return rc;
+}
