@@ -42,6 +42,22 @@ struct azl_objw {
 	uint64_t size;
 };
 
+/* The umask without changing it (umask(2) has no getter, and setting it
+ * to read it races with other threads creating files); 0777 when unknown,
+ * which makes every object get an explicit fchmod. */
+static mode_t current_umask(void)
+{
+	char *text = NULL, *p;
+	size_t len;
+	mode_t m = 0777;
+
+	if (azl_read_file("/proc/self/status", 0, &text, &len, NULL) == 0 &&
+	    (p = strstr(text, "\nUmask:")))
+		m = (mode_t)strtoul(p + 7, NULL, 8) & 0777;
+	free(text);
+	return m;
+}
+
 int azl_objstore_open(const char *dir, struct azl_objstore **out,
 		      struct azl_err *err)
 {
@@ -52,8 +68,7 @@ int azl_objstore_open(const char *dir, struct azl_objstore **out,
 	s->dir = azl_xstrdup(dir);
 	s->tmpdir = azl_path_join(dir, "tmp");
 	s->dirfd = -1;
-	s->umask = umask(022); /* read it: umask() has no getter */
-	umask(s->umask);
+	s->umask = current_umask();
 	for (size_t i = 0; i < 4 && r == 0; i++) {
 		char *p = azl_path_join(dir, subs[i]);
 		r = azl_mkdir_p(p, err);

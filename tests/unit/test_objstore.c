@@ -221,6 +221,25 @@ static void test_packs(struct azl_objstore *s)
 	free(dir);
 }
 
+/* Objects are 0444 whatever the umask. */
+static void test_umask(void)
+{
+	struct azl_err err = { 0 };
+	struct azl_objstore *s;
+	char *dir = azl_xasprintf("%s/umask", tmp), *p, h[65];
+	mode_t old = umask(0277);
+	struct stat st;
+
+	CHECK(azl_objstore_open(dir, &s, &err) == 0);
+	CHECK(azl_objstore_put(s, "umask test", 10, h, &err) == 0);
+	p = azl_objstore_path(s, h);
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0444);
+	umask(old);
+	azl_objstore_close(s);
+	free(p);
+	free(dir);
+}
+
 /* Queued records vanish with a close that never flushed. */
 static void test_close_drops_pending(void)
 {
@@ -336,6 +355,7 @@ int main(void)
 	test_packs(s);
 	azl_objstore_close(s);
 	test_close_drops_pending();
+	test_umask();
 	test_concurrent();
 	free(dir);
 	char *cmd = azl_xasprintf("rm -rf %s", tmp);
