@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -312,6 +313,90 @@ static void check_app_result(struct azl_install_result *res)
 	CHECK(azl_is_sha256_hex(app->sha256));
 }
 
+/* The model against what rpm itself installs: `rpm --root` the same
+ * packages (as root; skipped otherwise) and compare every package path's
+ * type, permission bits, owner ids, size, symlink target, file mtime,
+ * capabilities and hardlink sharing with lstat of rpm's tree. */
+static void compare_with_rpm(struct azl_fs *fs, struct set *s)
+{
+	char *root = azl_xasprintf("%s/rpmroot", tmp), *cmd;
+	struct azl_buf args = AZL_BUF_INIT;
+	struct azl_node *const *all;
+	size_t checked = 0, bad = 0;
+
+	if (geteuid() != 0) {
+		printf("skip: not root, no rpm --root comparison\n");
+		free(root);
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		azl_buf_addf(&args, " %s", s->pk[i].path);
+	cmd = azl_xasprintf("mkdir -p %s && rpm --root %s --dbpath %s/.db -i --nodeps "
+			    "--noscripts --nosignature --nodigest%s >%s/rpm.log 2>&1",
+			    root, root, root, azl_buf_str(&args), tmp);
+	if (system(cmd) != 0) {
+		printf("skip: rpm --root failed (see %s/rpm.log)\n", tmp);
+		goto out;
+	}
+	all = azl_fs_sorted(fs);
+	for (size_t i = 0; i < azl_fs_count(fs); i++) {
+		const struct azl_node *n = all[i];
+		char *p = azl_xasprintf("%s%s", root, n->path), link[4096];
+		unsigned char x[64];
+		struct stat st;
+		int ok;
+
+		if (!n->owner_pkg || lstat(p, &st) < 0) {
+			bad += n->owner_pkg != NULL;
+			if (n->owner_pkg)
+				fprintf(stderr, "rpm did not create %s\n", n->path);
+			free(p);
+			continue;
+		}
+		ok = (st.st_mode & 07777) == n->mode && st.st_uid == n->uid &&
+		     st.st_gid == n->gid;
+		switch (n->type) {
+		case AZL_FT_REG:
+			ok = ok && S_ISREG(st.st_mode) &&
+			     (uint64_t)st.st_size == n->size && st.st_mtime == n->mtime;
+			break;
+		case AZL_FT_DIR:
+			ok = ok && S_ISDIR(st.st_mode);
+			break;
+		case AZL_FT_SYMLINK: {
+			ssize_t k = readlink(p, link, sizeof(link) - 1);
+			ok = S_ISLNK(st.st_mode) && k >= 0 &&
+			     (link[k] = '\0', !strcmp(link, n->link_target));
+			break;
+		}
+		default:
+			break;
+		}
+		ssize_t xl = getxattr(p, "security.capability", x, sizeof(x));
+		if (n->nxattrs)
+			ok = ok && xl == (ssize_t)n->xattrs[0].len &&
+			     !memcmp(x, n->xattrs[0].value, (size_t)xl);
+		else if (n->type == AZL_FT_REG)
+			ok = ok && xl < 0;
+		if (n->hardlink_group)
+			ok = ok && st.st_nlink > 1;
+		if (!ok) {
+			fprintf(stderr, "differs from rpm: %s (mode %o/%o uid %u/%u gid %u/%u)\n",
+				n->path, (unsigned)(st.st_mode & 07777), n->mode,
+				(unsigned)st.st_uid, n->uid, (unsigned)st.st_gid, n->gid);
+			bad++;
+		}
+		checked++;
+		free(p);
+	}
+	CHECK(checked > 40);
+	CHECK(bad == 0);
+out:
+	free(cmd);
+	azl_buf_release(&args);
+	free(root);
+}
+
 static void test_app(const char *s1, const char *s2)
 {
 	struct azl_err err = { 0 };
@@ -334,6 +419,8 @@ static void test_app(const char *s1, const char *s2)
 	CHECK(res.npkgs == s.n && res.nextracted == s.n);
 	check_app_model(fs, &res);
 	check_app_result(&res);
+	if (!pack_max)
+		compare_with_rpm(fs, &o);
 	l1 = listing(fs);
 
 	/* Warm: nothing decompressed, the same model. */
