@@ -9,6 +9,7 @@ extern const struct azl_cmd azl_cmd_lock;
 extern const struct azl_cmd azl_cmd_fetch;
 extern const struct azl_cmd azl_cmd_build;
 extern const struct azl_cmd azl_cmd_diff;
+extern const struct azl_cmd azl_cmd_rebuild;
 extern const struct azl_cmd azl_cmd_sign;
 extern const struct azl_cmd azl_cmd_verify;
 
@@ -17,6 +18,7 @@ static const struct azl_cmd *const commands[] = {
 	&azl_cmd_fetch,
 	&azl_cmd_build,
 	&azl_cmd_diff,
+	&azl_cmd_rebuild,
 	&azl_cmd_sign,
 	&azl_cmd_verify,
 };
