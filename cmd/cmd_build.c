@@ -7,8 +7,13 @@
 #include "cmd.h"
 #include "compose/build.h"
 #include "compose/lock.h"
+#include "sign/keys.h"
 
 extern const struct azl_cmd azl_cmd_build;
+/* cmd_sign.c: passphrase (file, else AZL_SIGN_PASSPHRASE) and key-mode warning. */
+int azl_cmd_sign_prepare(const struct azl_global *g, const char *key_path,
+			 const char *pass_file, char **pass, struct azl_err *err);
+static const char *sign_pass_file;
 
 static int parse_jobs(const char *s, int *out)
 {
@@ -35,7 +40,9 @@ static int parse_args(int argc, char **argv, struct azl_build_opts *o,
 		else if (!strcmp(s, "-v") || !strcmp(s, "--verbose"))
 			g->verbose = g->verbose < 0 ? 1 : g->verbose + 1;
 		else if (!strcmp(s, "-o") || !strcmp(s, "--output") ||
-			 !strcmp(s, "--cache-dir") || !strcmp(s, "-j") || !strcmp(s, "--jobs")) {
+			 !strcmp(s, "--cache-dir") || !strcmp(s, "-j") || !strcmp(s, "--jobs") ||
+			 !strcmp(s, "--sign-key") || !strcmp(s, "--sign-cert") ||
+			 !strcmp(s, "--passphrase-file")) {
 			if (i + 1 >= argc)
 				return azl_cmd_usage_error(&azl_cmd_build, "%s needs a value", s);
 			val = argv[++i];
@@ -43,6 +50,12 @@ static int parse_args(int argc, char **argv, struct azl_build_opts *o,
 				o->out_dir = val;
 			else if (!strcmp(s, "--cache-dir"))
 				o->cache_dir = val;
+			else if (!strcmp(s, "--sign-key"))
+				o->sign_key = val;
+			else if (!strcmp(s, "--sign-cert"))
+				o->sign_cert = val;
+			else if (!strcmp(s, "--passphrase-file"))
+				sign_pass_file = val;
 			else if (parse_jobs(val, &o->jobs) < 0)
 				return azl_cmd_usage_error(&azl_cmd_build, "%s: '%s' is not a number from 1 to 256", s, val);
 		} else if (!strncmp(s, "-j", 2) && s[2]) {
@@ -60,6 +73,8 @@ static int parse_args(int argc, char **argv, struct azl_build_opts *o,
 	}
 	if (!o->manifest_path)
 		return azl_cmd_usage_error(&azl_cmd_build, "missing MANIFEST");
+	if ((o->sign_cert || sign_pass_file) && !o->sign_key)
+		return azl_cmd_usage_error(&azl_cmd_build, "--sign-cert and --passphrase-file need --sign-key");
 	return 0;
 }
 
@@ -98,12 +113,17 @@ static int run(int argc, char **argv, const struct azl_global *g0)
 	struct azl_build_opts o = { 0 };
 	struct azl_build_report rep;
 	struct azl_err err = { 0 };
+	char *pass = NULL;
 	int r;
 
 	if (azl_cmd_wants_help(&azl_cmd_build, argc, argv))
 		return 0;
 	if ((r = parse_args(argc, argv, &o, &g)) != 0)
 		return r;
+	if (o.sign_key && azl_cmd_sign_prepare(&g, o.sign_key, sign_pass_file,
+					       &pass, &err) < 0)
+		return azl_cmd_fail(&err);
+	o.sign_passphrase = pass;
 	o.env_sde = getenv("SOURCE_DATE_EPOCH");
 	o.on_stage = on_stage;
 	o.ctx = &g;
@@ -111,6 +131,7 @@ static int run(int argc, char **argv, const struct azl_global *g0)
 	o.fetch_cb.ctx = &g;
 	started = now_s();
 	r = azl_build(&o, &rep, &err);
+	azl_passphrase_free(pass);
 	if (g.verbose > 0)
 		azl_cmd_log(&g, 1, "[%6.3f] done\n", now_s() - started);
 	for (size_t i = 0; i < rep.nwarnings; i++)
@@ -137,6 +158,7 @@ const struct azl_cmd azl_cmd_build = {
 	"build",
 	"lock, fetch, assemble the root filesystem and emit every output",
 	"Usage: azl-compose build MANIFEST [-o DIR] [--cache-dir DIR] [--locked] [--offline] [-j N]\n"
+	"                         [--sign-key KEY.pem [--sign-cert CERT.pem]]\n"
 	"\n"
 	"Resolves MANIFEST (keeping the pins of NAME.lock.json beside it, or\n"
 	"writing one), fetches and verifies the packages, assembles the root\n"
@@ -151,10 +173,14 @@ const struct azl_cmd azl_cmd_build = {
 	"  --locked           fail if the lockfile is missing or resolving would change it\n"
 	"  --offline          no network: use the lockfile and the cache as they are\n"
 	"  -j, --jobs N       parallel work (never changes an output); default: all cores\n"
+	"  --sign-key KEY.pem sign SHA256SUMS at the end (see azl-compose sign)\n"
+	"  --sign-cert CERT.pem  certificate for the signing key\n"
+	"  --passphrase-file FILE  passphrase of an encrypted signing key\n"
 	"  -q, --quiet        only errors\n"
 	"  -v, --verbose      more detail\n"
 	"\n"
-	"Environment: SOURCE_DATE_EPOCH (used when the manifest sets no source_date_epoch).\n"
+	"Environment: SOURCE_DATE_EPOCH (used when the manifest sets no source_date_epoch),\n"
+	"AZL_SIGN_PASSPHRASE (passphrase of an encrypted --sign-key).\n"
 	"Exit status: 0 success, 1 the build failed, 2 bad usage or input.\n",
 	run,
 };

@@ -30,6 +30,8 @@
 #include "compose/staging.h"
 #include "reproducible/sde.h"
 #include "reproducible/seed.h"
+#include "sign/blobsig.h"
+#include "sign/sbom.h"
 
 #define TOOL_VERSION "0.1.0"
 
@@ -475,11 +477,62 @@ static int emit_oci(struct build *b, struct azl_err *err)
 	return r;
 }
 
+/* --- sign: SBOM and provenance beside the outputs, before SHA256SUMS so
+ * its signature covers them; then the signature itself (lib/sign). --- */
+static int stage_attest(struct build *b, struct azl_err *err)
+{
+	struct azl_sbom_input in = {
+		.name = b->m->name, .lock = b->lock,
+		.pkg_paths = (const char *const *)b->pkg_paths,
+		.source_date_epoch = b->sde, .manifest_path = b->o->manifest_path,
+		.manifest_sha256 = b->m->sha256, .lock_sha256 = b->lock_sha256,
+		.tool_version = TOOL_VERSION, .outputs = b->outs, .noutputs = b->nouts,
+	};
+	char *name = NULL;
+	int r = azl_sbom_write(b->work, &in, &name, err);
+
+	if (r == 0) {
+		add_output(b, name);
+		r = azl_output_files_hash(b->work, &b->outs[b->nouts - 1], 1, err);
+		in.outputs = b->outs;
+		in.noutputs = b->nouts;
+	}
+	free(name);
+	name = NULL;
+	if (r == 0)
+		r = azl_provenance_write(b->work, &in, &name, err);
+	if (r == 0) {
+		add_output(b, name);
+		r = azl_output_files_hash(b->work, &b->outs[b->nouts - 1], 1, err);
+	}
+	free(name);
+	return r;
+}
+
+static int stage_sign(struct build *b, struct azl_err *err)
+{
+	int r;
+	if (!b->o->sign_key)
+		return 0;
+	stage(b, "sign", "SHA256SUMS");
+	r = azl_sign_dir(b->work, b->o->sign_key, b->o->sign_cert,
+			 b->o->sign_passphrase, NULL, err);
+	if (r == 0 && b->o->sign_cert)
+		add_output(b, "SHA256SUMS.pem");
+	if (r == 0)
+		add_output(b, "SHA256SUMS.sig");
+	return r;
+}
+/* --- end sign --- */
+
 static int stage_record(struct build *b, struct azl_err *err)
 {
 	char *rec_name = azl_xasprintf("%s.build.json", b->m->name);
 	char *rec_path = azl_path_join(b->work, rec_name);
 	int r = azl_output_files_hash(b->work, b->outs, b->nouts, err);
+
+	if (r == 0)
+		r = stage_attest(b, err);
 
 	if (r == 0) {
 		struct azl_build_record rec = {
@@ -501,6 +554,8 @@ static int stage_record(struct build *b, struct azl_err *err)
 		r = azl_sha256sums_write(b->work, b->outs, b->nouts, err);
 	if (r == 0)
 		add_output(b, "SHA256SUMS");
+	if (r == 0)
+		r = stage_sign(b, err);
 	free(rec_name);
 	free(rec_path);
 	return r;

@@ -24,6 +24,9 @@ struct azl_build_opts {
 	int jobs;                 /* 0: online cores; never changes an output */
 	const char *env_sde;      /* getenv("SOURCE_DATE_EPOCH"), read by cmd/ */
 	struct azl_packages_cb fetch_cb; /* per-package progress, may be empty */
+	/* Sign SHA256SUMS at the end (lib/sign/blobsig.h), NULL: unsigned.
+	 * The passphrase comes from cmd/ (env or file), never argv. */
+	const char *sign_key, *sign_cert, *sign_passphrase;
 	/* Stage progress ("lock", "fetch", "install", ...), may be NULL. */
 	void (*on_stage)(void *ctx, const char *stage, const char *detail);
 	void *ctx;

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "sign/keys.h"
 
 /* Ed25519 signs the message itself (no pre-hash); the others SHA-256. */
 static const EVP_MD *md_for(EVP_PKEY *key)
@@ -131,5 +132,47 @@ int azl_blob_verify_file(EVP_PKEY *key, const char *path, struct azl_err *err)
 	free(data);
 	free(b64);
 	free(sig_path);
+	return r;
+}
+
+/* The certificate must hold the signing key; copied beside the signature
+ * as cosign's --output-certificate does. */
+static int copy_cert(EVP_PKEY *key, const char *cert_path, const char *dir,
+		     struct azl_err *err)
+{
+	EVP_PKEY *pub = NULL;
+	enum azl_key_type t;
+	char *data = NULL, *dst = azl_path_join(dir, "SHA256SUMS.pem");
+	size_t len = 0;
+	int r = azl_key_load_public(cert_path, &pub, &t, err);
+
+	if (r == 0 && !azl_key_same_public(key, pub))
+		r = azl_err_input(err, "%s: the certificate is not for the signing key", cert_path);
+	if (r == 0)
+		r = azl_read_file(cert_path, 1 << 20, &data, &len, err);
+	if (r == 0)
+		r = azl_write_file_atomic(dst, data, len, 0644, err);
+	EVP_PKEY_free(pub);
+	free(data);
+	free(dst);
+	return r;
+}
+
+int azl_sign_dir(const char *dir, const char *key_path, const char *cert_path,
+		 const char *passphrase, const char **key_type, struct azl_err *err)
+{
+	EVP_PKEY *key = NULL;
+	enum azl_key_type t;
+	char *sums = azl_path_join(dir, "SHA256SUMS");
+	int r = azl_key_load_private(key_path, passphrase, &key, &t, err);
+
+	if (r == 0 && key_type)
+		*key_type = azl_key_type_name(t);
+	if (r == 0 && cert_path)
+		r = copy_cert(key, cert_path, dir, err);
+	if (r == 0)
+		r = azl_blob_sign_file(key, sums, err);
+	EVP_PKEY_free(key);
+	free(sums);
 	return r;
 }

@@ -30,3 +30,10 @@ int azl_blob_sign_file(EVP_PKEY *key, const char *path, struct azl_err *err);
 int azl_blob_verify_file(EVP_PKEY *key, const char *path, struct azl_err *err);
 
 #endif
+
+/* Sign dir/SHA256SUMS into dir/SHA256SUMS.sig with the PEM private key at
+ * key_path (passphrase may be NULL).  With cert_path, the certificate's
+ * public key must be the key's, and it is copied to dir/SHA256SUMS.pem.
+ * *key_type (may be NULL) gets azl_key_type_name of the key. */
+int azl_sign_dir(const char *dir, const char *key_path, const char *cert_path,
+		 const char *passphrase, const char **key_type, struct azl_err *err);
