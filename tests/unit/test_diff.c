@@ -1,0 +1,277 @@
+/* diff: planted differences in tars, JSON, OCI-like archives and folders
+ * are each named with their path and what differs; innermost first; --max
+ * bounds the list but not the count. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fs.h"
+#include "base/hash.h"
+#include "compose/diff.h"
+#include "t.h"
+
+struct ent {
+	const char *path;
+	unsigned mode;    /* 0: directory 0755 */
+	long mtime;
+	const char *data; /* NULL for directories */
+	const char *xattr_val;
+};
+
+static char tmp[] = "/tmp/azl-diff-XXXXXX";
+
+static char *tpath(const char *name)
+{
+	return azl_path_join(tmp, name);
+}
+
+static void write_tar(const char *name, const char *filter, const struct ent *e, size_t n)
+{
+	char *p = tpath(name);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	if (!strcmp(filter, "gzip"))
+		archive_write_add_filter_gzip(a);
+	else if (!strcmp(filter, "zstd"))
+		archive_write_add_filter_zstd(a);
+	CHECK(archive_write_open_filename(a, p) == ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *ae = archive_entry_new();
+		size_t len = e[i].data ? strlen(e[i].data) : 0;
+		archive_entry_set_pathname(ae, e[i].path);
+		archive_entry_set_filetype(ae, e[i].data ? AE_IFREG : AE_IFDIR);
+		archive_entry_set_perm(ae, e[i].mode ? e[i].mode : 0755);
+		archive_entry_set_mtime(ae, e[i].mtime, 0);
+		archive_entry_set_size(ae, (la_int64_t)len);
+		if (e[i].xattr_val)
+			archive_entry_xattr_add_entry(ae, "user.test", e[i].xattr_val,
+						      strlen(e[i].xattr_val));
+		CHECK(archive_write_header(a, ae) == ARCHIVE_OK);
+		if (len)
+			CHECK(archive_write_data(a, e[i].data, len) == (la_ssize_t)len);
+		archive_entry_free(ae);
+	}
+	CHECK(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+	free(p);
+}
+
+static void write_text(const char *name, const char *text)
+{
+	struct azl_err err = { 0 };
+	char *p = tpath(name);
+	CHECK(azl_write_file_atomic(p, text, strlen(text), 0644, &err) == 0);
+	free(p);
+}
+
+/* The item at path with what, or NULL. */
+static const struct azl_diff_item *find(const struct azl_diff_result *r,
+					const char *path, const char *what)
+{
+	for (size_t i = 0; i < r->nitems; i++)
+		if (!strcmp(r->items[i].path, path) && !strcmp(r->items[i].what, what))
+			return &r->items[i];
+	return NULL;
+}
+
+static int diff(const char *a, const char *b, size_t max, struct azl_diff_result *res)
+{
+	struct azl_err err = { 0 };
+	struct azl_diff_opts o = { .max = max };
+	char *pa = tpath(a), *pb = tpath(b);
+	int r = azl_diff_paths(pa, pb, &o, res, &err);
+	if (r < 0)
+		fprintf(stderr, "diff: %s\n", err.msg);
+	free(pa);
+	free(pb);
+	return r;
+}
+
+static const struct ent base[] = {
+	{ "etc", 0, 100, NULL, NULL },
+	{ "etc/a.txt", 0644, 100, "one\n", NULL },
+	{ "etc/b.txt", 0644, 100, "same\n", "x" },
+	{ "usr", 0, 100, NULL, NULL },
+};
+
+static void test_tar_fields(void)
+{
+	struct ent b[] = {
+		{ "etc", 0, 200, NULL, NULL },              /* mtime */
+		{ "etc/a.txt", 0600, 100, "two\n", NULL },  /* mode + content */
+		{ "etc/b.txt", 0644, 100, "same\n", "y" },  /* xattr */
+		{ "etc/c.txt", 0644, 100, "new\n", NULL },  /* added; usr removed */
+	};
+	struct azl_diff_result res;
+
+	write_tar("a.tar", "gzip", base, 4);
+	write_tar("b.tar", "zstd", b, 4);
+	CHECK(diff("a.tar", "b.tar", 0, &res) == 0);
+	CHECK(find(&res, "a.tar:etc", "mtime") != NULL);
+	const struct azl_diff_item *it = find(&res, "a.tar:etc/a.txt", "mode");
+	CHECK(it && !strcmp(it->a, "0644") && !strcmp(it->b, "0600"));
+	CHECK(find(&res, "a.tar:etc/a.txt", "content digest") != NULL);
+	CHECK(find(&res, "a.tar:etc/a.txt", "size") == NULL); /* same length */
+	CHECK(find(&res, "a.tar:etc/b.txt", "xattr") != NULL);
+	CHECK(find(&res, "a.tar:etc/b.txt", "content digest") == NULL);
+	CHECK(find(&res, "a.tar:etc/c.txt", "added") != NULL);
+	CHECK(find(&res, "a.tar:usr", "removed") != NULL);
+	it = find(&res, "a.tar", "compression");
+	CHECK(it && !strcmp(it->a, "gzip") && !strcmp(it->b, "zstd"));
+	/* Innermost first: every entry item precedes the archive-level ones. */
+	CHECK(res.nitems > 2 && res.items[0].depth == 1 && res.items[res.nitems - 1].depth == 0);
+	char *text = azl_diff_format_text(&res);
+	CHECK_CONTAINS(text, "a.tar:etc/a.txt: mode: 0644 -> 0600\n");
+	CHECK_CONTAINS(text, "a.tar:etc/c.txt: added (file)\n");
+	free(text);
+	azl_diff_result_release(&res);
+
+	/* The same bytes: identical, and --max bounds the list, not the count. */
+	CHECK(diff("a.tar", "a.tar", 0, &res) == 0);
+	CHECK(res.total == 0 && res.nitems == 0);
+	text = azl_diff_format_json(&res);
+	CHECK_CONTAINS(text, "\"identical\": true");
+	free(text);
+	azl_diff_result_release(&res);
+	CHECK(diff("a.tar", "b.tar", 2, &res) == 0);
+	CHECK(res.nitems == 2 && res.total > 2);
+	azl_diff_result_release(&res);
+}
+
+static void test_order(void)
+{
+	struct ent swapped[] = { base[0], base[2], base[1], base[3] };
+	struct azl_diff_result res;
+
+	write_tar("o1.tar", "none", base, 4);
+	write_tar("o2.tar", "none", swapped, 4);
+	CHECK(diff("o1.tar", "o2.tar", 0, &res) == 0);
+	const struct azl_diff_item *it = find(&res, "o1.tar", "entry order");
+	CHECK(it != NULL);
+	CHECK(find(&res, "o1.tar:etc/a.txt", "content digest") == NULL);
+	azl_diff_result_release(&res);
+}
+
+/* An OCI-shaped archive: index -> manifest -> config + one layer blob. */
+static void write_oci(const char *name, const char *layer_file, const char *created)
+{
+	struct azl_buf man = AZL_BUF_INIT, idx = AZL_BUF_INIT, cfg = AZL_BUF_INIT;
+	struct azl_err err = { 0 };
+	char *lp = tpath(layer_file), hl[65], hc[65], hm[65];
+	char *data;
+	size_t len;
+
+	CHECK(azl_read_file(lp, 0, &data, &len, &err) == 0);
+	azl_sha256_hex(data, len, hl);
+	azl_buf_addf(&cfg, "{\"created\":\"%s\",\"os\":\"linux\"}", created);
+	azl_sha256_hex(cfg.data, cfg.len, hc);
+	azl_buf_addf(&man, "{\"config\":{\"digest\":\"sha256:%s\"},\"layers\":[{\"digest\":\"sha256:%s\"}]}", hc, hl);
+	azl_sha256_hex(man.data, man.len, hm);
+	azl_buf_addf(&idx, "{\"manifests\":[{\"digest\":\"sha256:%s\"}]}", hm);
+	char *bl = azl_xasprintf("blobs/sha256/%s", hl), *bc = azl_xasprintf("blobs/sha256/%s", hc);
+	char *bm = azl_xasprintf("blobs/sha256/%s", hm);
+	struct ent e[] = {
+		{ bc, 0644, 1, cfg.data, NULL }, { bl, 0644, 1, data, NULL },
+		{ bm, 0644, 1, man.data, NULL }, { "index.json", 0644, 1, idx.data, NULL },
+		{ "oci-layout", 0644, 1, "{\"imageLayoutVersion\":\"1.0.0\"}", NULL },
+	};
+	/* Binary layer bytes: write with their real length. */
+	char *p = tpath(name);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	CHECK(archive_write_open_filename(a, p) == ARCHIVE_OK);
+	for (size_t i = 0; i < 5; i++) {
+		struct archive_entry *ae = archive_entry_new();
+		size_t n = i == 1 ? len : strlen(e[i].data);
+		archive_entry_set_pathname(ae, e[i].path);
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_perm(ae, 0644);
+		archive_entry_set_size(ae, (la_int64_t)n);
+		CHECK(archive_write_header(a, ae) == ARCHIVE_OK);
+		CHECK(archive_write_data(a, e[i].data, n) == (la_ssize_t)n);
+		archive_entry_free(ae);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	free(p); free(bl); free(bc); free(bm); free(lp); free(data);
+	azl_buf_release(&man);
+	azl_buf_release(&idx); azl_buf_release(&cfg);
+}
+
+static void test_oci(void)
+{
+	struct ent b[] = { base[0], { "etc/a.txt", 0644, 100, "ONE\n", NULL }, base[2], base[3] };
+	struct azl_diff_result res;
+
+	write_tar("l1.tar.gz", "gzip", base, 4);
+	write_tar("l2.tar.gz", "gzip", b, 4);
+	write_oci("i1.oci.tar", "l1.tar.gz", "2023-01-01T00:00:00Z");
+	write_oci("i2.oci.tar", "l2.tar.gz", "2024-01-01T00:00:00Z");
+	CHECK(diff("i1.oci.tar", "i2.oci.tar", 0, &res) == 0);
+	CHECK(find(&res, "i1.oci.tar:layers[0]:etc/a.txt", "content digest") != NULL);
+	CHECK(find(&res, "i1.oci.tar:layers[0]:etc/b.txt", "content digest") == NULL);
+	const struct azl_diff_item *it = find(&res, "i1.oci.tar:config[0]", "created");
+	CHECK(it && !strcmp(it->a, "2023-01-01T00:00:00Z") && !strcmp(it->b, "2024-01-01T00:00:00Z"));
+	CHECK(find(&res, "i1.oci.tar:manifest[0]", "layers[0].digest") != NULL);
+	CHECK(find(&res, "i1.oci.tar:index.json", "manifests[0].digest") != NULL);
+	CHECK(res.items[0].depth == 2); /* the layer entry comes first */
+	azl_diff_result_release(&res);
+}
+
+static void test_dirs_and_json(void)
+{
+	struct azl_err err = { 0 };
+	struct azl_diff_result res;
+	char *d1 = tpath("d1"), *d2 = tpath("d2");
+
+	CHECK(azl_mkdir_p(d1, &err) == 0 && azl_mkdir_p(d2, &err) == 0);
+	write_text("d1/x.build.json", "{\"seed\":\"aa\",\"n\":1,\"list\":[1,2]}\n");
+	write_text("d2/x.build.json", "{\"seed\":\"bb\",\"n\":1,\"list\":[1],\"new\":true}\n");
+	write_text("d1/only-a", "a");
+	write_text("d1/same", "s");
+	write_text("d2/same", "s");
+	write_text("d1/blob.raw", "\x01\x02\x03");
+	write_text("d2/blob.raw", "\x01\x02\x04\x05");
+	CHECK(diff("d1", "d2", 0, &res) == 0);
+	const struct azl_diff_item *it = find(&res, "x.build.json", "seed");
+	CHECK(it && !strcmp(it->a, "aa") && !strcmp(it->b, "bb"));
+	CHECK(find(&res, "x.build.json", "list[1]") != NULL);
+	it = find(&res, "x.build.json", "new");
+	CHECK(it && !strcmp(it->a, "(absent)"));
+	CHECK(find(&res, "x.build.json", "n") == NULL);
+	CHECK(find(&res, "only-a", "removed") != NULL);
+	CHECK(find(&res, "same", "content digest") == NULL);
+	CHECK(find(&res, "blob.raw", "content digest") != NULL);
+	CHECK(find(&res, "blob.raw", "size") != NULL);
+	azl_diff_result_release(&res);
+
+	/* A missing input is an error, not a difference. */
+	struct azl_diff_opts o = { 0 };
+	CHECK(azl_diff_paths(d1, "/nonexistent/azl-diff", &o, &res, &err) < 0);
+	CHECK_CONTAINS(err.msg, "/nonexistent/azl-diff");
+	azl_diff_result_release(&res);
+	free(d1);
+	free(d2);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)f;
+	return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+int main(void)
+{
+	CHECK(mkdtemp(tmp) != NULL);
+	test_tar_fields();
+	test_order();
+	test_oci();
+	test_dirs_and_json();
+	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return t_done();
+}
