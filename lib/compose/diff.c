@@ -428,16 +428,41 @@ static void kvs_release(struct kvs *s)
 		free(s->v[i].val);
 	}
 	free(s->v);
+	s->v = NULL;
+	s->n = 0;
 }
 
-/* Field by field; a field is what differs, added or removed. */
-static void compare_json(struct coll *c, const char *label, json_t *ja, json_t *jb)
+/* Multi-line values (a manifest's text): name the first line that differs. */
+static void add_text(struct coll *c, const char *label, const char *key,
+		     const char *a, const char *b)
 {
-	struct kvs a = { 0 }, b = { 0 };
+	size_t line = 1;
+	if (!strchr(a, '\n') && !strchr(b, '\n')) {
+		add(c, label, key, a, b);
+		return;
+	}
+	for (;;) {
+		size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+		if (la != lb || memcmp(a, b, la) || !a[la] || !b[lb])
+			break;
+		a += la + 1;
+		b += lb + 1;
+		line++;
+	}
+	char *w = azl_xasprintf("%s line %zu", key, line);
+	char *va = azl_xasprintf("%.*s", (int)strcspn(a, "\n"), a);
+	char *vb = azl_xasprintf("%.*s", (int)strcspn(b, "\n"), b);
+	add(c, label, w, va, vb);
+	free(w);
+	free(va);
+	free(vb);
+}
+
+/* Field by field; a field is what differs, added or removed.  Frees both. */
+static void compare_kvs(struct coll *c, const char *label, struct kvs a, struct kvs b)
+{
 	size_t i = 0, j = 0;
 
-	flatten(ja, "", &a);
-	flatten(jb, "", &b);
 	qsort(a.v, a.n, sizeof(*a.v), cmp_kv);
 	qsort(b.v, b.n, sizeof(*b.v), cmp_kv);
 	while (i < a.n || j < b.n) {
@@ -447,12 +472,66 @@ static void compare_json(struct coll *c, const char *label, json_t *ja, json_t *
 		else if (d > 0)
 			add(c, label, b.v[j].key, "(absent)", b.v[j].val);
 		else if (strcmp(a.v[i].val, b.v[j].val))
-			add(c, label, a.v[i].key, a.v[i].val, b.v[j].val);
+			add_text(c, label, a.v[i].key, a.v[i].val, b.v[j].val);
 		i += d <= 0;
 		j += d >= 0;
 	}
 	kvs_release(&a);
 	kvs_release(&b);
+}
+
+static void compare_json(struct coll *c, const char *label, json_t *ja, json_t *jb)
+{
+	struct kvs a = { 0 }, b = { 0 };
+
+	flatten(ja, "", &a);
+	flatten(jb, "", &b);
+	compare_kvs(c, label, a, b);
+}
+
+/* sha256sum's format, "HEX  NAME" per line: name -> digest.  -1 when the
+ * file is something else. */
+static int parse_sums(const char *path, struct kvs *out)
+{
+	struct azl_err err = { 0 };
+	char *data, *line, *save = NULL;
+	size_t len;
+	int r = 0;
+
+	if (azl_read_file(path, 1u << 20, &data, &len, &err) < 0)
+		return -1;
+	for (line = strtok_r(data, "\n", &save); line && r == 0; line = strtok_r(NULL, "\n", &save)) {
+		size_t n = strlen(line);
+		if (n < 67 || line[64] != ' ' || (line[65] != ' ' && line[65] != '*')) {
+			r = -1;
+			break;
+		}
+		line[64] = '\0';
+		if (!azl_is_sha256_hex(line))
+			r = -1;
+		out->v = azl_xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		out->v[out->n].key = azl_xstrdup(line + 66);
+		out->v[out->n++].val = azl_xstrdup(line);
+	}
+	if (out->n == 0)
+		r = -1;
+	free(data);
+	if (r < 0)
+		kvs_release(out);
+	return r;
+}
+
+static bool try_sums(struct coll *c, const char *label, const char *fa, const char *fb)
+{
+	struct kvs a = { 0 }, b = { 0 };
+	if (parse_sums(fa, &a) < 0)
+		return false;
+	if (parse_sums(fb, &b) < 0) {
+		kvs_release(&a);
+		return false;
+	}
+	compare_kvs(c, label, a, b);
+	return true;
 }
 
 static json_t *json_member(const struct tindex *ix, const char *path)
@@ -689,7 +768,7 @@ static int compare_files(struct coll *c, const char *label, const char *fa,
 		return r;
 	if (!strcmp(ha, hb))
 		return 0;
-	if (!try_json(c, label, fa, fb) &&
+	if (!try_json(c, label, fa, fb) && !try_sums(c, label, fa, fb) &&
 	    (r = try_archive(c, label, fa, fb, err)) < 0)
 		return r;
 	if (sa != sb)
