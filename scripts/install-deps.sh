@@ -9,7 +9,8 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  rpm createrepo-c dnf python3 gnupg curl hyperfine zstd xz-utils cpio
  valgrind busybox-static gcc-multilib
  skopeo umoci pigz bc reprotest faketime disorderfs
- libext2fs-dev comerr-dev e2fsprogs libguestfs-tools linux-image-cloud-amd64"
+ libext2fs-dev comerr-dev e2fsprogs libguestfs-tools linux-image-cloud-amd64
+ qemu-utils gdisk dosfstools mtools fdisk"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
