@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Build speed: a warm-cache `azl-compose build` of the OCI image (zstd and
 # gzip layers) beside
 #   (a) the peer route: dnf --installroot, then tar --sort=name | gzip -n;

@@ -14,7 +14,7 @@ for b in resolve fetch build; do
 	s=$top/bench/$b.sh
 	[ -f "$s" ] || continue
 	echo "== $b"
-	if ! sh "$s" | tee "$out/$b.txt"; then
+	if ! bash "$s" | tee "$out/$b.txt"; then
 		echo "$b: FAILED" | tee -a "$out/summary.txt"
 		status=1
 	fi

@@ -41,6 +41,9 @@ run_as() {
 	[ -z "$(ls -A "$tmp" | grep -v '^out$')" ] || fail "left behind in $tmp: $(ls -A "$tmp")"
 }
 
+# Scriptlet processes already running (another build on this machine) are
+# not ours to judge.
+before=$(pgrep -f 'rpm-tmp.script' || true)
 notes=""
 run_as self || notes="$notes (calling user: sandbox unavailable)"
 if [ "$(id -u)" -eq 0 ]; then
@@ -50,8 +53,18 @@ else
 fi
 
 # the hanging %post and the `sleep 1000 &` must not survive their namespace
-if pgrep -f 'rpm-tmp.script' >/dev/null; then
-	pgrep -af 'rpm-tmp.script' >&2
+leaked() {
+	local p
+	for p in $(pgrep -f 'rpm-tmp.script' || true); do
+		printf '%s\n' "$before" | grep -qx "$p" || echo "$p"
+	done
+}
+for _ in 1 2 3 4 5; do
+	[ -z "$(leaked)" ] && break
+	sleep 1
+done
+if [ -n "$(leaked)" ]; then
+	ps -o pid,args -p "$(leaked | tr '\n' ',' | sed 's/,$//')" >&2 || true
 	fail "scriptlet processes outlived the sandbox"
 fi
 assert_not_contains /proc/self/mountinfo "azl-test-sandbox" "host mount table"
