@@ -12,7 +12,10 @@
  * and an /init script that mounts /proc /sys /dev, loads the modules,
  * waits for root= (PARTUUID=, UUID=, LABEL= or /dev/...), mounts it ro or
  * rw as the command line says and switch_roots to init= (default
- * /sbin/init, else /bin/sh).  An image without busybox cannot get a
+ * /sbin/init, else /bin/sh).  PARTUUID= is read from the GPT itself (the
+ * kernel's uevent has no PARTUUID, busybox blkid none either).  On failure
+ * /init says why and exits, so the kernel panics (panic= decides what
+ * follows); `rd.shell` on the command line gives a shell instead.  An image without busybox cannot get a
  * generated initramfs: the manifest must name one instead.
  *
  * Same model and options, same bytes: entries are sorted, mtimes are the
