@@ -157,6 +157,19 @@ static int run_build(const struct azl_rebuild_opts *o, const struct record *rec,
 	return r;
 }
 
+/* A path under the work folder in the message: a relative manifest path
+ * that resolved where the original folder is not. */
+static void hint_source_dir(const struct azl_rebuild_opts *o, const char *src,
+			    struct azl_err *err)
+{
+	if (o->source_dir || !strstr(err->msg, src))
+		return;
+	char *m = azl_xstrdup(err->msg);
+	azl_err_input(err, "%s (the manifest names a path relative to its folder: "
+		      "pass --source-dir with the folder it was built from)", m);
+	free(m);
+}
+
 static void add_file(struct azl_rebuild_report *rep, const char *name)
 {
 	rep->files = azl_xrealloc(rep->files, (rep->nfiles + 1) * sizeof(*rep->files));
@@ -234,8 +247,8 @@ int azl_rebuild(const struct azl_rebuild_opts *o, struct azl_rebuild_report *rep
 	src = azl_path_join(rep->work_dir, "src");
 	out = azl_path_join(rep->work_dir, "out");
 	r = write_inputs(o, &rec, src, &manifest, err);
-	if (r == 0)
-		r = run_build(o, &rec, manifest, out, err);
+	if (r == 0 && (r = run_build(o, &rec, manifest, out, err)) < 0)
+		hint_source_dir(o, src, err);
 	if (r == 0)
 		r = compare_all(o, &rec, out, rep, err);
 	/* Keep the rebuilt files when they are evidence of a mismatch. */
