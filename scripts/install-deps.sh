@@ -10,7 +10,8 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  valgrind busybox-static gcc-multilib
  skopeo umoci pigz bc reprotest faketime disorderfs
  libext2fs-dev comerr-dev e2fsprogs libguestfs-tools linux-image-cloud-amd64
- qemu-utils gdisk dosfstools mtools fdisk"
+ qemu-utils gdisk dosfstools mtools fdisk
+ ovmf qemu-system-x86 systemd-boot-efi sbsigntool binutils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

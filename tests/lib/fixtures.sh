@@ -165,6 +165,14 @@ azl_fixture_key() {
 # downloaded once (apt-get download, the host's archive) into
 # $AZL_BUILD/fixtures/kernel-deb/ and extracted there, never installed.
 # Kept out of the common tree: it is 100 MB and takes a minute.
+_azl_fx_kdeb() { # dir: the cached kernel .deb, if any
+	local f
+	for f in "$1"/linux-image-*-cloud-amd64_*.deb; do
+		[ -e "$f" ] && echo "$f" && return 0
+	done
+	return 1
+}
+
 azl_fixture_kernel() {
 	local root deb ver hash dir d
 	root=$(_azl_fx_root)
@@ -172,20 +180,19 @@ azl_fixture_kernel() {
 	d=$root/kernel-deb
 	(
 		flock 9 || exit 1
-		deb=$(ls "$d"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | sed -n 1p)
-		if [ -z "$deb" ]; then
+		if ! deb=$(_azl_fx_kdeb "$d"); then
 			ver=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
 				sed -n 's/.*Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | sed -n 1p)
 			[ -n "$ver" ] || { _azl_fx_log "kernel: apt-cache knows no linux-image-cloud-amd64"; exit 1; }
 			(cd "$d" && apt-get download "$ver") >"$d/download.log" 2>&1 ||
 				{ _azl_fx_log "kernel: apt-get download $ver failed (see $d/download.log)"; exit 1; }
-			deb=$(ls "$d"/linux-image-*-cloud-amd64_*.deb | sed -n 1p)
+			deb=$(_azl_fx_kdeb "$d") || exit 1
 		fi
 		if [ ! -e "$d/x/.complete" ]; then
 			rm -rf "$d/x" && mkdir -p "$d/x" && dpkg-deb -x "$deb" "$d/x" && touch "$d/x/.complete"
 		fi
 	) 9>"$root/.kernel-lock" || return 1
-	deb=$(ls "$d"/linux-image-*-cloud-amd64_*.deb | sed -n 1p)
+	deb=$(_azl_fx_kdeb "$d") || return 1
 	ver=$(basename "$deb")
 	ver=${ver#linux-image-}
 	ver=${ver%%_*}
