@@ -4,7 +4,7 @@
 # tests/lib/httpd.py on 127.0.0.1 (so the server's limits weigh on both
 # sides equally).  azl-compose runs with gpgcheck on and off; each figure
 # is the best of $BENCH_RUNS interleaved runs (default 5).  azl-compose
-# does more than curl: it hashes while writing, re-hashes on insert, syncs
+# does more than curl: it hashes while writing, checks sizes on insert, syncs
 # the cache once, and with gpgcheck on runs rpm's signature and payload
 # digest checks (in worker threads, overlapping the downloads).
 #

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,17 +388,27 @@ int azl_cache_batch_commit(struct azl_cache *c, struct azl_err *err)
 	return r;
 }
 
-int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
-		     const char *sha256, uint64_t size, const char *kind,
-		     const char *name, struct azl_err *err)
+static int insert(struct azl_cache *c, const char *tmp_path,
+		  const char *sha256, uint64_t size, const char *kind,
+		  const char *name, bool hashed, struct azl_err *err)
 {
 	char hex[65];
 	uint64_t got;
-	int r;
+	struct stat st;
+	int r = 0;
 
-	r = azl_sha256_file(tmp_path, hex, &got, err);
-	if (r < 0)
+	if (hashed) {
+		/* The caller hashed these very bytes as it wrote them. */
+		if (stat(tmp_path, &st) < 0) {
+			r = azl_errf(err, -errno, "%s: %s", tmp_path, strerror(errno));
+			goto out;
+		}
+		got = (uint64_t)st.st_size;
+		memcpy(hex, sha256, sizeof(hex));
+		hex[64] = '\0';
+	} else if ((r = azl_sha256_file(tmp_path, hex, &got, err)) < 0) {
 		goto out;
+	}
 	if (strcmp(hex, sha256) || (size && got != size)) {
 		r = azl_errf(err, -EBADMSG, "%s: %s: expected sha256 %s (%llu bytes), "
 			     "got %s (%llu bytes)", name ? name : "", tmp_path,
@@ -414,6 +425,20 @@ int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
 out:
 	release_lock(c, sha256);
 	return r;
+}
+
+int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
+		     const char *sha256, uint64_t size, const char *kind,
+		     const char *name, struct azl_err *err)
+{
+	return insert(c, tmp_path, sha256, size, kind, name, false, err);
+}
+
+int azl_cache_insert_hashed(struct azl_cache *c, const char *tmp_path,
+			    const char *sha256, uint64_t size, const char *kind,
+			    const char *name, struct azl_err *err)
+{
+	return insert(c, tmp_path, sha256, size, kind, name, true, err);
 }
 
 /* Every row must name a blob of that size and digest. */

@@ -58,6 +58,13 @@ int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
 void azl_cache_batch_begin(struct azl_cache *c);
 int azl_cache_batch_commit(struct azl_cache *c, struct azl_err *err);
 
+/* The same for a file whose sha256 the caller computed over exactly these
+ * bytes while writing them (a download checked by azl_fetch_many): only
+ * the size is checked again, saving a second read of every package. */
+int azl_cache_insert_hashed(struct azl_cache *c, const char *tmp_path,
+			    const char *sha256, uint64_t size, const char *kind,
+			    const char *name, struct azl_err *err);
+
 /* Check every index row against its blob; used by tests and `fetch --verify-cache`.
  * Returns 0 when consistent, else an error naming the first bad blob. */
 int azl_cache_check(struct azl_cache *c, struct azl_err *err);

@@ -216,8 +216,8 @@ static void settle(struct pkgs_ctx *x, struct pending *q)
 		unlink(q->tmp);
 		azl_cache_tmp_release(x->c, q->p->sha256);
 	} else
-		r = azl_cache_insert(x->c, q->tmp, q->p->sha256, q->p->size,
-				     "rpm", q->nevra, &e);
+		r = azl_cache_insert_hashed(x->c, q->tmp, q->p->sha256, q->p->size,
+					    "rpm", q->nevra, &e);
 	pthread_mutex_lock(&x->mu);
 	if (r < 0) {
 		x->st.failed++;
