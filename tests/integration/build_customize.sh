@@ -25,14 +25,9 @@ assert c["ExposedPorts"] == {"8080/tcp": {}}, c
 assert list(c["Labels"]) == sorted(c["Labels"]), c["Labels"]
 PY
 
-mkdir "$t/oci" "$t/root"
-tar -xf out/container.oci.tar -C "$t/oci"
-layer=$(python3 -c '
-import json
-d = "'"$t"'/oci"
-m = json.load(open(d + "/index.json"))["manifests"][0]["digest"].split(":")[1]
-print(json.load(open(d + "/blobs/sha256/" + m))["layers"][0]["digest"].split(":")[1])')
-zstd -dc "$t/oci/blobs/sha256/$layer" | tar --numeric-owner -xpf - -C "$t/root"
+mkdir "$t/root"
+layer=$(azl_oci_layer out/container.oci.tar "$t/oci")
+zstd -dc "$layer" | tar --numeric-owner -xpf - -C "$t/root"
 r=$t/root
 assert_contains "$r/etc/passwd" "alice:x:2000:2000:Alice Example:/home/alice:/bin/sh"
 grep -q '^appsvc:x:999:' "$r/etc/passwd" || fail "system user appsvc not allocated below 1000"

@@ -52,18 +52,23 @@ assert c["history"][0]["created"] == "2023-11-14T22:13:20Z"
 PY
 
 # The layer, unpacked by GNU tar as root would (owners, modes, xattrs).
-mkdir "$t/oci" "$t/root"
-tar -xf out/img.oci.tar -C "$t/oci"
-layer=$(python3 -c '
-import json, sys
-d = "'"$t"'/oci"
-m = json.load(open(d + "/index.json"))["manifests"][0]["digest"].split(":")[1]
-print(json.load(open(d + "/blobs/sha256/" + m))["layers"][0]["digest"].split(":")[1])')
-gzip -t "$t/oci/blobs/sha256/$layer"
-tar -tvf "$t/oci/blobs/sha256/$layer" --numeric-owner >"$t/listing"
-# Entries are sorted by path, parents first.
-sed -n 's/.* \(\.\{0,1\}[^ ]*\)\( -> .*\)\{0,1\}$/\1/p' "$t/listing" | grep -v ' link to ' >"$t/paths" || true
-tar --xattrs --xattrs-include='*' --numeric-owner -xpf "$t/oci/blobs/sha256/$layer" -C "$t/root"
+mkdir "$t/root"
+layer=$(azl_oci_layer out/img.oci.tar "$t/oci")
+gzip -t "$layer"
+tar -tvf "$layer" --numeric-owner >"$t/listing"
+# Entries are sorted: every parent before its contents, siblings bytewise.
+tar -tf "$layer" | python3 -c '
+import sys
+names = [l.rstrip("\n").rstrip("/") for l in sys.stdin]
+seen, last = set(), {}
+for n in names:
+    parent, _, base = n.rpartition("/")
+    assert parent == "" or parent in seen, "parent after child: " + n
+    assert last.get(parent, b"") < base.encode(), "siblings out of order at " + n
+    last[parent] = base.encode()
+    seen.add(n)
+print(len(names), "entries in order")' || fail "layer entries are not in sorted order"
+tar --xattrs --xattrs-include='*' --numeric-owner -xpf "$layer" -C "$t/root"
 r=$t/root
 
 assert_eq "$(stat -c '%a %u %g' "$r/usr/bin/azl-app-suid")" "4755 0 0" "setuid file"

@@ -146,3 +146,18 @@ assert_exit() {
 		fail "exit status $rc, expected $want: $*"
 	fi
 }
+
+# azl_oci_layer ARCHIVE DIR: unpack an OCI image-layout archive into DIR
+# and print the path of its (first) layer blob, read from index.json and
+# the manifest it names — what a registry client would follow.
+azl_oci_layer() {
+	mkdir -p "$2"
+	tar -xf "$1" -C "$2"
+	python3 - "$2" <<'PY'
+import json, sys
+d = sys.argv[1]
+m = json.load(open(d + "/index.json"))["manifests"][0]["digest"].split(":")[1]
+layer = json.load(open(d + "/blobs/sha256/" + m))["layers"][0]["digest"].split(":")[1]
+print(d + "/blobs/sha256/" + layer)
+PY
+}
