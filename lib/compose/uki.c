@@ -301,3 +301,37 @@ out:
 	azl_buf_release(&osrel);
 	return rc;
 }
+
+int azl_uki_systemd_boot(struct azl_fs *fs, const char *host_path,
+			 const char *esp_dir, struct azl_efi_origin *sdboot,
+			 struct azl_err *err)
+{
+	struct azl_buf b = AZL_BUF_INIT;
+	struct azl_efi_origin origin;
+	char *boot = azl_path_join(esp_dir, "EFI/BOOT"), *linux_dir = azl_path_join(esp_dir, "EFI/Linux");
+	char *loader = azl_path_join(esp_dir, "loader"), *efi = azl_path_join(boot, "BOOTX64.EFI");
+	char *conf = azl_path_join(loader, "loader.conf");
+	int rc = azl_efi_source(fs, AZL_UKI_SDBOOT_MODEL, host_path ? host_path : AZL_UKI_SDBOOT_HOST,
+				&b, &origin, err);
+
+	if (rc == 0)
+		rc = azl_mkdir_p(boot, err);
+	if (rc == 0)
+		rc = azl_mkdir_p(linux_dir, err);
+	if (rc == 0)
+		rc = azl_mkdir_p(loader, err);
+	if (rc == 0)
+		rc = azl_write_file_atomic(efi, b.data, b.len, 0644, err);
+	if (rc == 0)
+		rc = azl_write_file_atomic(conf, AZL_UKI_LOADER_CONF, strlen(AZL_UKI_LOADER_CONF),
+					   0644, err);
+	if (rc == 0 && sdboot)
+		*sdboot = origin;
+	free(boot);
+	free(linux_dir);
+	free(loader);
+	free(efi);
+	free(conf);
+	azl_buf_release(&b);
+	return rc;
+}

@@ -74,4 +74,14 @@ int azl_uki_build(struct azl_fs *fs, const struct azl_kernel *k,
  * \EFI\Linux: boot it at once. */
 #define AZL_UKI_LOADER_CONF "timeout 0\n"
 
+/* `bootloader: systemd-boot` in a host directory that becomes the ESP:
+ * esp_dir/EFI/BOOT/BOOTX64.EFI is systemd-boot (from the image, else
+ * host_path; NULL: AZL_UKI_SDBOOT_HOST), esp_dir/loader/loader.conf is
+ * AZL_UKI_LOADER_CONF, and esp_dir/EFI/Linux/ exists for the UKI
+ * (systemd-boot lists every EFI/Linux/<name>.efi with an .osrel section).
+ * sdboot (may be NULL) tells where systemd-boot came from. */
+int azl_uki_systemd_boot(struct azl_fs *fs, const char *host_path,
+			 const char *esp_dir, struct azl_efi_origin *sdboot,
+			 struct azl_err *err);
+
 #endif

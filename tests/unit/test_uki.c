@@ -8,7 +8,9 @@
  * /usr/sbin/init that prints AZL-BOOT-OK and powers off, and leaves for
  * tests/integration/uki_boot.sh: dir/esp/EFI/BOOT/BOOTX64.EFI (initramfs
  * generated from the model), dir/uki2.efi (the same built again) and
- * dir/root.ext4 (lib/compose/emit_ext4). */
+ * dir/root.ext4 (lib/compose/emit_ext4).  AZL_UKI_BOOTLOADER=systemd-boot
+ * puts systemd-boot at that path, the UKI at dir/esp/EFI/Linux/azl.efi
+ * and loader/loader.conf beside them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +191,55 @@ static void test_errors(void)
 	CHECK(access("/tmp/azl-uki-never.efi", F_OK) != 0);
 }
 
+static void test_systemd_boot(void)
+{
+	struct azl_fs *fs = small_model();
+	struct azl_err err = { 0 };
+	struct azl_efi_origin o;
+	char dir[] = "/tmp/azl-sdboot-XXXXXX", *p, *data = NULL, hex[65];
+	size_t len = 0;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(azl_uki_systemd_boot(fs, NULL, dir, &o, &err) == 0);
+	CHECK_STR(o.where, "host");
+	CHECK(azl_sha256_file(AZL_UKI_SDBOOT_HOST, hex, NULL, &err) == 0);
+	CHECK_STR(o.sha256, hex);
+	p = azl_path_join(dir, "EFI/BOOT/BOOTX64.EFI");
+	CHECK(azl_sha256_file(p, hex, NULL, &err) == 0);
+	CHECK_STR(o.sha256, hex);
+	free(p);
+	p = azl_path_join(dir, "loader/loader.conf");
+	CHECK(azl_read_file(p, 0, &data, &len, &err) == 0);
+	CHECK_STR(data, "timeout 0\n");
+	free(data);
+	free(p);
+	p = azl_path_join(dir, "EFI/Linux");
+	CHECK(access(p, F_OK) == 0);
+	free(p);
+
+	/* An image shipping systemd-boot wins over the host. */
+	add(fs, "/usr/lib/systemd", AZL_FT_DIR, NULL);
+	add(fs, "/usr/lib/systemd/boot", AZL_FT_DIR, NULL);
+	add(fs, "/usr/lib/systemd/boot/efi", AZL_FT_DIR, NULL);
+	add(fs, AZL_UKI_SDBOOT_MODEL, AZL_FT_REG, "image's systemd-boot");
+	CHECK(azl_uki_systemd_boot(fs, "/nonexistent", dir, &o, &err) == 0);
+	CHECK_STR(o.where, "image");
+	CHECK_STR(o.path, AZL_UKI_SDBOOT_MODEL);
+	p = azl_path_join(dir, "EFI/BOOT/BOOTX64.EFI");
+	CHECK(azl_read_file(p, 0, &data, &len, &err) == 0);
+	CHECK_STR(data, "image's systemd-boot");
+	free(data);
+	free(p);
+	azl_fs_remove(fs, AZL_UKI_SDBOOT_MODEL);
+	CHECK(azl_uki_systemd_boot(fs, "/nonexistent/sd.efi", dir, &o, &err) < 0);
+	CHECK_CONTAINS(err.msg, "/nonexistent/sd.efi");
+
+	p = azl_xasprintf("rm -rf %s", dir);
+	CHECK(system(p) == 0);
+	free(p);
+	azl_fs_free(fs);
+}
+
 /* ---- boot mode ---- */
 
 static int boot_model(struct azl_fs *fs, const char *dir, char *rpms,
@@ -222,7 +273,8 @@ static int boot_artifacts(struct azl_fs *fs, const char *dir, struct azl_err *er
 	struct azl_kernel k = { 0 };
 	struct azl_out o = { .fd = -1 };
 	struct azl_initramfs_opts io = { .comp = AZL_COMP_GZIP, .mtime = SDE };
-	const char *cmdline = getenv("AZL_UKI_CMDLINE");
+	const char *cmdline = getenv("AZL_UKI_CMDLINE"), *bl = getenv("AZL_UKI_BOOTLOADER");
+	int sdboot = bl && !strcmp(bl, "systemd-boot");
 	struct azl_uki_opts uo = { .cmdline = cmdline ? cmdline : "console=ttyS0 root=/dev/vda rw" };
 	struct azl_ext4_opts eo = { .mtime = SDE, .uuid = { 1, 2, 3 }, .hash_seed = { 4, 5, 6 } };
 	char *initrd = azl_path_join(dir, "initrd.img"), *esp = azl_path_join(dir, "esp/EFI/BOOT");
@@ -237,8 +289,16 @@ static int boot_artifacts(struct azl_fs *fs, const char *dir, struct azl_err *er
 		rc = rc < 0 ? (azl_out_abort(&o), rc) : azl_out_commit(&o, err);
 	}
 	uo.initrd_path = initrd;
-	if (rc == 0)
+	if (rc == 0 && sdboot) {
+		/* systemd-boot at the removable-media path, the UKI in EFI/Linux. */
+		char *esp_root = azl_path_join(dir, "esp");
+		free(uki);
+		uki = azl_path_join(esp_root, "EFI/Linux/azl.efi");
+		rc = azl_uki_systemd_boot(fs, NULL, esp_root, NULL, err);
+		free(esp_root);
+	} else if (rc == 0) {
 		rc = azl_mkdir_p(esp, err);
+	}
 	if (rc == 0)
 		rc = azl_uki_build(fs, &k, &uo, uki, NULL, err);
 	if (rc == 0)
@@ -279,5 +339,6 @@ int main(void)
 		return boot_mode(boot, getenv("AZL_UKI_RPMS") ? getenv("AZL_UKI_RPMS") : "");
 	test_uki();
 	test_errors();
+	test_systemd_boot();
 	return t_done();
 }
