@@ -76,6 +76,37 @@ static char *kernel_version_of(const char *path)
 	return NULL;
 }
 
+/* 1 if v is one of the ", "-separated names. */
+static int listed(const struct azl_buf *names, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *p = azl_buf_str(names); (p = strstr(p, v)); p += n)
+		if ((p == names->data || p[-1] == ' ') && (!p[n] || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+/* /usr/lib/modules/<ver>, or where /lib/modules/<ver> leads in an image
+ * that is not usr-merged. */
+static char *modules_dir(struct azl_fs *fs, const char *ver)
+{
+	struct azl_err e = { 0 };
+	char *usr = azl_xasprintf("/usr/lib/modules/%s", ver), *lib, *real = NULL;
+
+	if (azl_fs_get(fs, usr))
+		return usr;
+	lib = azl_xasprintf("/lib/modules/%s", ver);
+	if (azl_fs_resolve(fs, lib, true, &real, &e) == 0 && azl_fs_get(fs, real)) {
+		free(usr);
+		free(lib);
+		return real;
+	}
+	free(real);
+	free(lib);
+	return usr;
+}
+
 int azl_kernel_find(struct azl_fs *fs, const char *want_ver,
 		    struct azl_kernel *k, struct azl_err *err)
 {
@@ -91,7 +122,7 @@ int azl_kernel_find(struct azl_fs *fs, const char *want_ver,
 			free(v);
 			continue;
 		}
-		if (k->version && !strcmp(k->version, v)) {
+		if (listed(&names, v)) {
 			free(v); /* both layouts of one kernel: keep the first */
 			continue;
 		}
@@ -113,7 +144,7 @@ int azl_kernel_find(struct azl_fs *fs, const char *want_ver,
 		rc = azl_err_input(err, "several kernels in the image (%s): name one",
 				   azl_buf_str(&names));
 	if (rc == 0)
-		k->modules_dir = azl_xasprintf("/usr/lib/modules/%s", k->version);
+		k->modules_dir = modules_dir(fs, k->version);
 	else
 		azl_kernel_release(k);
 	azl_buf_release(&names);

@@ -34,7 +34,8 @@
 struct azl_kernel {
 	char *version;     /* "6.1.0-56-cloud-amd64"; owned */
 	char *vmlinuz;     /* model path of the kernel image; owned */
-	char *modules_dir; /* model path "/usr/lib/modules/<ver>"; owned */
+	char *modules_dir; /* "/usr/lib/modules/<ver>" (or the real path of
+			    * /lib/modules/<ver> when only that exists); owned */
 };
 
 /* Find the image's kernel.  want_ver NULL: the model must hold exactly

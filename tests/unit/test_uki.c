@@ -177,11 +177,19 @@ static void test_errors(void)
 	fs = small_model();
 	add(fs, "/boot", AZL_FT_DIR, NULL);
 	add(fs, "/boot/vmlinuz-8.0", AZL_FT_REG, "k");
+	add(fs, "/boot/vmlinuz-9.9.9-test", AZL_FT_REG, "k"); /* same kernel, both layouts */
 	CHECK(azl_kernel_find(fs, NULL, &k, &err) == -EINVAL);
-	CHECK_CONTAINS(err.msg, "several kernels in the image (8.0, 9.9.9-test)");
+	CHECK_CONTAINS(err.msg, "several kernels in the image (8.0, 9.9.9-test): name one");
 	CHECK(azl_kernel_find(fs, "8.0", &k, &err) == 0);
 	CHECK_STR(k.vmlinuz, "/boot/vmlinuz-8.0");
 	CHECK_STR(k.modules_dir, "/usr/lib/modules/8.0");
+	azl_kernel_release(&k);
+	/* Not usr-merged: modules under a real /lib/modules. */
+	add(fs, "/lib", AZL_FT_DIR, NULL);
+	add(fs, "/lib/modules", AZL_FT_DIR, NULL);
+	add(fs, "/lib/modules/8.0", AZL_FT_DIR, NULL);
+	CHECK(azl_kernel_find(fs, "8.0", &k, &err) == 0);
+	CHECK_STR(k.modules_dir, "/lib/modules/8.0");
 	azl_kernel_release(&k);
 	azl_fs_free(fs);
 
