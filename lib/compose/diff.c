@@ -1,20 +1,26 @@
 /* azl-compose diff (see diff.h). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <et/com_err.h>
+#include <ext2fs/ext2fs.h>
 #include <jansson.h>
 
 #include "base/buf.h"
 #include "base/fs.h"
 #include "base/hash.h"
 #include "compose/diff.h"
+#include "reproducible/gpt.h"
+#include "reproducible/vhd.h"
 
 #define MAX_DEPTH 8
 #define SHOW_MAX 100                  /* characters of a value shown */
@@ -700,6 +706,448 @@ out:
 	return r;
 }
 
+/* --- disks: VHD footer -> GPT -> partitions -> ext4 entries -------------- */
+
+struct gpt_ent {
+	char type[37], uuid[37], name[AZL_GPT_NAME_MAX + 1];
+	uint64_t first, last, attrs;
+};
+
+struct disk {
+	int fd;
+	uint64_t size;        /* without a VHD footer */
+	bool vhd;
+	unsigned char footer[AZL_VHD_FOOTER_SIZE];
+	char disk_guid[37];
+	struct gpt_ent *parts;
+	size_t nparts;
+};
+
+static uint64_t le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void guid_text(const unsigned char *disk, char out[37])
+{
+	unsigned char g[16];
+	azl_guid_to_disk(disk, g); /* an involution: disk order -> text order */
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9],
+		 g[10], g[11], g[12], g[13], g[14], g[15]);
+}
+
+static int read_at(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = pread(fd, buf, len, (off_t)off);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+/* The partition entries of the primary GPT; 1 when there is none. */
+static int gpt_read(struct disk *d)
+{
+	unsigned char h[AZL_SECTOR], e[AZL_GPT_ENTRY_SIZE];
+	/* The protective MBR's signature too: a tar can hold "EFI PART" at 512. */
+	if (read_at(d->fd, h, sizeof(h), 0) < 0 || h[510] != 0x55 || h[511] != 0xaa)
+		return 1;
+	if (read_at(d->fd, h, sizeof(h), AZL_SECTOR) < 0 || memcmp(h, "EFI PART", 8))
+		return 1;
+	uint64_t lba = le64(h + 72);
+	uint32_t n = (uint32_t)le64(h + 80) & 0xffffffffu;
+	uint32_t esz = (uint32_t)le64(h + 84) & 0xffffffffu;
+	if (n > 1024 || esz < AZL_GPT_ENTRY_SIZE)
+		return 1;
+	guid_text(h + 56, d->disk_guid);
+	for (uint32_t i = 0; i < n; i++) {
+		if (read_at(d->fd, e, sizeof(e), lba * AZL_SECTOR + (uint64_t)i * esz) < 0)
+			return 1;
+		static const unsigned char zero[16];
+		if (!memcmp(e, zero, 16))
+			continue;
+		d->parts = azl_xrealloc(d->parts, (d->nparts + 1) * sizeof(*d->parts));
+		struct gpt_ent *p = &d->parts[d->nparts++];
+		guid_text(e, p->type);
+		guid_text(e + 16, p->uuid);
+		p->first = le64(e + 32);
+		p->last = le64(e + 40);
+		p->attrs = le64(e + 48);
+		size_t k;
+		for (k = 0; k < AZL_GPT_NAME_MAX && (e[56 + 2 * k] || e[57 + 2 * k]); k++)
+			p->name[k] = e[57 + 2 * k] ? '?' : (char)e[56 + 2 * k]; /* ASCII names */
+		p->name[k] = '\0';
+	}
+	return 0;
+}
+
+static bool is_ext4_at(int fd, uint64_t off)
+{
+	unsigned char m[2];
+	return read_at(fd, m, 2, off + 1024 + 56) == 0 && m[0] == 0x53 && m[1] == 0xef;
+}
+
+/* 1: not a disk (no GPT, no ext4 superblock at 0). */
+static int disk_open(const char *path, struct disk *d, struct azl_err *err)
+{
+	struct stat st;
+	memset(d, 0, sizeof(*d));
+	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->fd < 0 || fstat(d->fd, &st) < 0)
+		return azl_errf(err, errno, "%s: %s", path, strerror(errno));
+	d->size = (uint64_t)st.st_size;
+	if (d->size >= 2 * AZL_SECTOR &&
+	    read_at(d->fd, d->footer, sizeof(d->footer), d->size - AZL_VHD_FOOTER_SIZE) == 0 &&
+	    !memcmp(d->footer, "conectix", 8)) {
+		d->vhd = true;
+		d->size -= AZL_VHD_FOOTER_SIZE;
+	}
+	if (gpt_read(d) == 0 || is_ext4_at(d->fd, 0))
+		return 0;
+	return 1;
+}
+
+static void disk_close(struct disk *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->parts);
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+}
+
+/* ext4 entries as tar-like index entries (sorted per directory). */
+struct ext_walk {
+	ext2_filsys fs;
+	struct tindex *ix;
+	struct azl_err *err;
+	const char *label;
+	char **names;
+	ext2_ino_t *inos;
+	size_t n;
+};
+
+static int collect_dirent(ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
+			  int offset, int blocksize, char *buf, void *priv)
+{
+	struct ext_walk *w = priv;
+	int len = ext2fs_dirent_name_len(de);
+	(void)dir; (void)entry; (void)offset; (void)blocksize; (void)buf;
+	if ((len == 1 && de->name[0] == '.') || (len == 2 && !memcmp(de->name, "..", 2)))
+		return 0;
+	w->names = azl_xrealloc(w->names, (w->n + 1) * sizeof(*w->names));
+	w->inos = azl_xrealloc(w->inos, (w->n + 1) * sizeof(*w->inos));
+	w->names[w->n] = azl_xasprintf("%.*s", len, de->name);
+	w->inos[w->n++] = de->inode;
+	return 0;
+}
+
+static int add_xattr(char *name, char *value, size_t len, void *data)
+{
+	struct azl_buf *b = data;
+	char hex[65];
+	azl_sha256_hex(value, len, hex);
+	azl_buf_addf(b, "%s%s=%.16s", b->len ? "\n" : "", name, hex);
+	return 0;
+}
+
+static char *ext_xattrs(ext2_filsys fs, ext2_ino_t ino)
+{
+	struct ext2_xattr_handle *h = NULL;
+	struct azl_buf b = AZL_BUF_INIT;
+	if (ext2fs_xattrs_open(fs, ino, &h) == 0) {
+		if (ext2fs_xattrs_read(h) == 0)
+			ext2fs_xattrs_iterate(h, add_xattr, &b);
+		ext2fs_xattrs_close(&h);
+	}
+	/* Sorted like the tar side: one name per line, then joined. */
+	char *s = azl_buf_detach(&b), **v = NULL, *save = NULL;
+	size_t n = 0;
+	for (char *t = strtok_r(s, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+		v = azl_xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = t;
+	}
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (size_t i = 0; i < n; i++)
+		azl_buf_addf(&b, "%s%s", i ? " " : "", v[i]);
+	free(v);
+	free(s);
+	return azl_buf_detach(&b);
+}
+
+/* Stream a file's (or slow symlink's) bytes: hash, and keep up to keep_max. */
+static errcode_t ext_read(ext2_filsys fs, ext2_ino_t ino, char sha[65],
+			  char *keep, size_t keep_max)
+{
+	ext2_file_t f;
+	char buf[65536];
+	unsigned int got;
+	size_t kept = 0;
+	struct azl_sha256 *h = azl_sha256_new();
+	errcode_t e = ext2fs_file_open(fs, ino, 0, &f);
+	while (e == 0 && (e = ext2fs_file_read(f, buf, sizeof(buf), &got)) == 0 && got) {
+		azl_sha256_update(h, buf, got);
+		if (keep && kept < keep_max) {
+			size_t k = got < keep_max - kept ? got : keep_max - kept;
+			memcpy(keep + kept, buf, k);
+			kept += k;
+		}
+	}
+	if (e == 0 || f)
+		ext2fs_file_close(f);
+	azl_sha256_final(h, sha);
+	return e;
+}
+
+static char *ext_link(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode *in)
+{
+	char target[4097] = "", sha[65];
+	size_t size = EXT2_I_SIZE(in) < 4096 ? EXT2_I_SIZE(in) : 4096;
+	if (ext2fs_is_fast_symlink(in))
+		memcpy(target, in->i_block, size < sizeof(in->i_block) ? size : sizeof(in->i_block));
+	else if (in->i_flags & EXT4_INLINE_DATA_FL)
+		ext2fs_inline_data_get(fs, ino, in, target, &size);
+	else
+		ext_read(fs, ino, sha, target, 4096);
+	target[size] = '\0';
+	return azl_xasprintf("-> %s", target);
+}
+
+static unsigned ext_type(unsigned mode)
+{
+	switch (mode & 0170000) {
+	case 0040000: return AE_IFDIR;
+	case 0120000: return AE_IFLNK;
+	case 0020000: return AE_IFCHR;
+	case 0060000: return AE_IFBLK;
+	case 0010000: return AE_IFIFO;
+	case 0140000: return AE_IFSOCK;
+	default: return AE_IFREG;
+	}
+}
+
+static int ext_walk_dir(ext2_filsys fs, ext2_ino_t dir, const char *prefix,
+			struct tindex *ix, const char *label, struct azl_err *err);
+
+static int ext_entry(ext2_filsys fs, ext2_ino_t ino, char *path, struct tindex *ix,
+		     const char *label, struct azl_err *err)
+{
+	struct ext2_inode in;
+	errcode_t e = ext2fs_read_inode(fs, ino, &in);
+	if (e)
+		return azl_errf(err, EIO, "%s: %s: %s", label, path, error_message(e));
+	ix->e = azl_xrealloc(ix->e, (ix->n + 1) * sizeof(*ix->e));
+	struct tentry *t = &ix->e[ix->n];
+	memset(t, 0, sizeof(*t));
+	t->path = path;
+	t->type = ext_type(in.i_mode);
+	t->mode = in.i_mode & 07777;
+	t->uid = inode_uid(in);
+	t->gid = inode_gid(in);
+	t->uname = azl_xstrdup("");
+	t->gname = azl_xstrdup("");
+	t->mtime = (int32_t)in.i_mtime;
+	t->size = t->type == AE_IFREG ? (long long)EXT2_I_SIZE(&in) : 0;
+	t->link = t->type == AE_IFLNK ? ext_link(fs, ino, &in) : azl_xstrdup("");
+	t->xattrs = ext_xattrs(fs, ino);
+	t->ord = ix->n++;
+	if (t->type == AE_IFREG && (e = ext_read(fs, ino, t->sha, NULL, 0)))
+		return azl_errf(err, EIO, "%s: %s: %s", label, path, error_message(e));
+	if (t->type != AE_IFREG)
+		azl_sha256_hex("", 0, t->sha);
+	if (t->type == AE_IFDIR)
+		return ext_walk_dir(fs, ino, path, ix, label, err);
+	return 0;
+}
+
+static int ext_walk_dir(ext2_filsys fs, ext2_ino_t dir, const char *prefix,
+			struct tindex *ix, const char *label, struct azl_err *err)
+{
+	struct ext_walk w = { .fs = fs };
+	errcode_t e = ext2fs_dir_iterate2(fs, dir, 0, NULL, collect_dirent, &w);
+	int r = e ? azl_errf(err, EIO, "%s: %s: %s", label, *prefix ? prefix : "/",
+			     error_message(e)) : 0;
+	size_t *order = azl_xcalloc(w.n + 1, sizeof(size_t));
+
+	for (size_t i = 0; i < w.n; i++)
+		order[i] = i;
+	/* Sorted by name: directory blocks are in hash order. */
+	for (size_t i = 1; i < w.n; i++)
+		for (size_t j = i; j > 0 && strcmp(w.names[order[j - 1]], w.names[order[j]]) > 0; j--) {
+			size_t x = order[j]; order[j] = order[j - 1]; order[j - 1] = x;
+		}
+	for (size_t i = 0; r == 0 && i < w.n; i++) {
+		size_t k = order[i];
+		if (!*prefix && !strcmp(w.names[k], "lost+found"))
+			continue;
+		char *p = *prefix ? azl_xasprintf("%s/%s", prefix, w.names[k]) : azl_xstrdup(w.names[k]);
+		r = ext_entry(fs, w.inos[k], p, ix, label, err);
+	}
+	for (size_t i = 0; i < w.n; i++)
+		free(w.names[i]);
+	free(w.names);
+	free(w.inos);
+	free(order);
+	return r;
+}
+
+static int ext_index(const char *path, uint64_t off, struct tindex *ix,
+		     const char *label, struct azl_err *err)
+{
+	char opts[64];
+	ext2_filsys fs = NULL;
+	snprintf(opts, sizeof(opts), "offset=%" PRIu64, off);
+	errcode_t e = ext2fs_open2(path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs);
+	if (e)
+		return azl_errf(err, EIO, "%s: ext4 at offset %" PRIu64 ": %s", label, off,
+				error_message(e));
+	int r = ext_walk_dir(fs, EXT2_ROOT_INO, "", ix, label, err);
+	ext2fs_close_free(&fs);
+	return r;
+}
+
+static int range_sha(int fd, uint64_t off, uint64_t len, char hex[65])
+{
+	static __thread char buf[1 << 20];
+	struct azl_sha256 *h = azl_sha256_new();
+	int r = 0;
+	while (len && r == 0) {
+		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		if ((r = read_at(fd, buf, n, off)) == 0)
+			azl_sha256_update(h, buf, n);
+		off += n;
+		len -= n;
+	}
+	azl_sha256_final(h, hex);
+	return r;
+}
+
+/* One byte range of each disk: equal digests, else ext4 entries or digest. */
+static int compare_fs(struct coll *c, const char *label, const char *fa,
+		      const char *fb, struct disk *a, struct disk *b,
+		      uint64_t oa, uint64_t la, uint64_t ob, uint64_t lb,
+		      struct azl_err *err)
+{
+	char ha[65], hb[65];
+	struct tindex ia = { 0 }, ib = { 0 };
+	int r = range_sha(a->fd, oa, la, ha);
+	if (r == 0)
+		r = range_sha(b->fd, ob, lb, hb);
+	if (r < 0)
+		return azl_errf(err, r, "%s: cannot read", label);
+	if (!strcmp(ha, hb))
+		return 0;
+	if (is_ext4_at(a->fd, oa) && is_ext4_at(b->fd, ob)) {
+		size_t before = c->total;
+		if ((r = ext_index(fa, oa, &ia, label, err)) == 0 &&
+		    (r = ext_index(fb, ob, &ib, label, err)) == 0)
+			compare_indexes(c, label, &ia, &ib);
+		if (r == 0 && c->total == before) /* metadata only (timestamps, UUIDs) */
+			add(c, label, "filesystem metadata", ha, hb);
+	} else
+		add(c, label, "content digest", ha, hb);
+	tindex_release(&ia);
+	tindex_release(&ib);
+	return r;
+}
+
+static void compare_footer(struct coll *c, const char *label, const struct disk *a,
+			   const struct disk *b)
+{
+	struct azl_vhd_footer va, vb;
+	struct azl_err e = { 0 };
+	char *l = azl_xasprintf("%s:vhd-footer", label);
+	size_t before = c->total;
+	if (a->vhd != b->vhd)
+		add(c, l, "present", a->vhd ? "yes" : "no", b->vhd ? "yes" : "no");
+	else if (a->vhd && memcmp(a->footer, b->footer, AZL_VHD_FOOTER_SIZE)) {
+		if (azl_vhd_footer_parse(a->footer, &va, &e) == 0 &&
+		    azl_vhd_footer_parse(b->footer, &vb, &e) == 0) {
+			char ua[33], ub[33];
+			if (va.current_size != vb.current_size)
+				addf_vals(c, l, "current_size", (long long)va.current_size,
+					  (long long)vb.current_size, false);
+			if (va.timestamp != vb.timestamp)
+				addf_vals(c, l, "timestamp", va.timestamp, vb.timestamp, false);
+			azl_hex(va.uuid, 16, ua);
+			azl_hex(vb.uuid, 16, ub);
+			if (strcmp(ua, ub))
+				add(c, l, "uuid", ua, ub);
+		}
+		if (c->total == before) /* a field parse could not name */
+			add(c, l, "bytes", "", "differ");
+	}
+	free(l);
+}
+
+static void compare_gpt_ent(struct coll *c, const char *l, const struct gpt_ent *a,
+			    const struct gpt_ent *b)
+{
+	if (strcmp(a->type, b->type))
+		add(c, l, "type", a->type, b->type);
+	if (strcmp(a->uuid, b->uuid))
+		add(c, l, "uuid", a->uuid, b->uuid);
+	if (strcmp(a->name, b->name))
+		add(c, l, "name", a->name, b->name);
+	if (a->first != b->first)
+		addf_vals(c, l, "first_lba", (long long)a->first, (long long)b->first, false);
+	if (a->last != b->last)
+		addf_vals(c, l, "last_lba", (long long)a->last, (long long)b->last, false);
+	if (a->attrs != b->attrs)
+		addf_vals(c, l, "attributes", (long long)a->attrs, (long long)b->attrs, false);
+}
+
+static int compare_disks(struct coll *c, const char *label, const char *fa,
+			 const char *fb, struct disk *a, struct disk *b,
+			 struct azl_err *err)
+{
+	char *gl = azl_xasprintf("%s:gpt", label);
+	int r = 0;
+
+	compare_footer(c, label, a, b);
+	if (!a->nparts && !b->nparts) { /* a bare filesystem image */
+		r = compare_fs(c, label, fa, fb, a, b, 0, a->size, 0, b->size, err);
+		goto out;
+	}
+	if (strcmp(a->disk_guid, b->disk_guid))
+		add(c, gl, "disk guid", a->disk_guid, b->disk_guid);
+	if (a->nparts != b->nparts)
+		addf_vals(c, gl, "partitions", (long long)a->nparts, (long long)b->nparts, false);
+	for (size_t i = 0; r == 0 && i < a->nparts && i < b->nparts; i++) {
+		const struct gpt_ent *pa = &a->parts[i], *pb = &b->parts[i];
+		char *pl = azl_xasprintf("%s:partitions[%zu]", label, i);
+		compare_gpt_ent(c, pl, pa, pb);
+		if (pa->last >= pa->first && pb->last >= pb->first &&
+		    (pa->last + 1) * AZL_SECTOR <= a->size && (pb->last + 1) * AZL_SECTOR <= b->size)
+			r = compare_fs(c, pl, fa, fb, a, b, pa->first * AZL_SECTOR,
+				       (pa->last - pa->first + 1) * AZL_SECTOR,
+				       pb->first * AZL_SECTOR,
+				       (pb->last - pb->first + 1) * AZL_SECTOR, err);
+		free(pl);
+	}
+out:
+	free(gl);
+	return r;
+}
+
+/* 1 when either side is no disk image. */
+static int try_disk(struct coll *c, const char *label, const char *fa,
+		    const char *fb, struct azl_err *err)
+{
+	struct disk a, b;
+	int r = disk_open(fa, &a, err);
+	b.fd = -1;
+	b.parts = NULL;
+	if (r == 0)
+		r = disk_open(fb, &b, err);
+	if (r == 0)
+		r = compare_disks(c, label, fa, fb, &a, &b, err);
+	disk_close(&a);
+	disk_close(&b);
+	return r;
+}
+
 /* --- files and directories ------------------------------------------------- */
 
 static int compare_paths(struct coll *c, const char *label, const char *fa,
@@ -768,9 +1216,12 @@ static int compare_files(struct coll *c, const char *label, const char *fa,
 		return r;
 	if (!strcmp(ha, hb))
 		return 0;
-	if (!try_json(c, label, fa, fb) && !try_sums(c, label, fa, fb) &&
-	    (r = try_archive(c, label, fa, fb, err)) < 0)
-		return r;
+	if (!try_json(c, label, fa, fb) && !try_sums(c, label, fa, fb)) {
+		if ((r = try_disk(c, label, fa, fb, err)) == 1)
+			r = try_archive(c, label, fa, fb, err);
+		if (r < 0)
+			return r;
+	}
 	if (sa != sb)
 		addf_vals(c, label, "size", (long long)sa, (long long)sb, false);
 	/* Bytes differ but nothing inside did (padding, header encoding): say so. */

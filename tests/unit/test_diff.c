@@ -3,6 +3,7 @@
  * bounds the list but not the count. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "base/fs.h"
 #include "base/hash.h"
 #include "compose/diff.h"
+#include "reproducible/gpt.h"
+#include "reproducible/vhd.h"
 #include "t.h"
 
 struct ent {
@@ -259,6 +262,93 @@ static void test_dirs_and_json(void)
 	free(d2);
 }
 
+/* An ext4 image of folder src (mke2fs -d), 8 MiB, fixed UUID and times. */
+static int make_ext4(const char *src, const char *img)
+{
+	char *cmd = azl_xasprintf("E2FSPROGS_FAKE_TIME=1700000000 mke2fs -q -F -t ext4 "
+				  "-U 11111111-2222-3333-4444-555555555555 "
+				  "-E hash_seed=11111111-2222-3333-4444-555555555555,root_owner=0:0 "
+				  "-d %s %s 8M >/dev/null 2>&1", src, img);
+	int r = system(cmd);
+	free(cmd);
+	return r;
+}
+
+/* A GPT disk (one root partition holding the ext4 image) with a VHD footer. */
+static void make_disk(const char *fs_img, const char *disk, const char *part_uuid)
+{
+	struct azl_err err = { 0 };
+	struct azl_gpt_part p = { .first_lba = 2048, .last_lba = 2048 + 16384 - 1, .name = "root" };
+	struct azl_gpt g = { .total_sectors = 2048 + 16384 + 2048, .parts = &p, .nparts = 1 };
+	unsigned char footer[AZL_VHD_FOOTER_SIZE], uuid[16] = { 1 };
+	char *data;
+	size_t len;
+
+	azl_guid_parse(AZL_GPT_TYPE_ROOT_X86_64, p.type);
+	azl_guid_parse(part_uuid, p.uuid);
+	azl_guid_parse("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", g.disk_guid);
+	CHECK(azl_read_file(fs_img, 16u << 20, &data, &len, &err) == 0);
+	int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(g.total_sectors * AZL_SECTOR)) == 0);
+	CHECK(pwrite(fd, data, len, 2048 * AZL_SECTOR) == (ssize_t)len);
+	CHECK(azl_gpt_write(fd, disk, &g, &err) == 0);
+	azl_vhd_footer_render(g.total_sectors * AZL_SECTOR, 1700000000, uuid, footer);
+	CHECK(pwrite(fd, footer, sizeof(footer), (off_t)(g.total_sectors * AZL_SECTOR)) == (ssize_t)sizeof(footer));
+	close(fd);
+	free(data);
+}
+
+static void test_disk(void)
+{
+	struct azl_err err = { 0 };
+	struct azl_diff_result res;
+	char *r1 = tpath("r1"), *r2 = tpath("r2"), *cmd;
+
+	CHECK(azl_mkdir_p(r1, &err) == 0 && azl_mkdir_p(r2, &err) == 0);
+	write_text("r1/a.txt", "one\n");
+	write_text("r1/b.txt", "same\n");
+	write_text("r2/a.txt", "two\n");
+	write_text("r2/b.txt", "same\n");
+	write_text("r2/c.txt", "new\n");
+	cmd = azl_xasprintf("chmod 600 %s/r2/b.txt && touch -d @1700000000 %s/r1/* %s/r2/* %s/r1 %s/r2",
+			    tmp, tmp, tmp, tmp, tmp);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	char *f1 = tpath("fs1.img"), *f2 = tpath("fs2.img"), *k1 = tpath("d1.vhd"), *k2 = tpath("d2.vhd");
+	if (make_ext4(r1, f1) != 0 || make_ext4(r2, f2) != 0) {
+		fprintf(stderr, "mke2fs not available: disk tests skipped\n");
+		goto out;
+	}
+	make_disk(f1, k1, "01010101-0101-0101-0101-010101010101");
+	make_disk(f2, k2, "02020202-0202-0202-0202-020202020202");
+
+	/* A bare filesystem image: its entries. */
+	CHECK(diff("fs1.img", "fs2.img", 0, &res) == 0);
+	CHECK(find(&res, "fs1.img:a.txt", "content digest") != NULL);
+	const struct azl_diff_item *it = find(&res, "fs1.img:b.txt", "mode");
+	CHECK(it && !strcmp(it->a, "0644") && !strcmp(it->b, "0600"));
+	CHECK(find(&res, "fs1.img:b.txt", "content digest") == NULL);
+	CHECK(find(&res, "fs1.img:c.txt", "added") != NULL);
+	CHECK(find(&res, "fs1.img:lost+found", "removed") == NULL);
+	azl_diff_result_release(&res);
+
+	/* A VHD: GPT entry fields, then the partition's ext4 entries. */
+	CHECK(diff("d1.vhd", "d2.vhd", 0, &res) == 0);
+	it = find(&res, "d1.vhd:partitions[0]", "uuid");
+	CHECK(it && !strcmp(it->a, "01010101-0101-0101-0101-010101010101"));
+	CHECK(find(&res, "d1.vhd:partitions[0]", "type") == NULL);
+	CHECK(find(&res, "d1.vhd:partitions[0]:a.txt", "content digest") != NULL);
+	CHECK(find(&res, "d1.vhd:partitions[0]:b.txt", "mode") != NULL);
+	CHECK(find(&res, "d1.vhd:vhd-footer", "bytes") == NULL); /* same footer */
+	CHECK(res.nitems && !strncmp(res.items[0].path, "d1.vhd:partitions[0]:", 21));
+	azl_diff_result_release(&res);
+	CHECK(diff("d1.vhd", "d1.vhd", 0, &res) == 0 && res.total == 0);
+	azl_diff_result_release(&res);
+out:
+	free(r1); free(r2); free(f1); free(f2); free(k1); free(k2);
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st; (void)f;
@@ -272,6 +362,7 @@ int main(void)
 	test_order();
 	test_oci();
 	test_dirs_and_json();
+	test_disk();
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_done();
 }
