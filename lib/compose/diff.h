@@ -4,9 +4,11 @@
  * descends through the formats it knows: directory -> files; OCI archive ->
  * outer tar members, index.json -> manifest -> config (JSON fields) and each
  * layer pair (tar entries); any tar, compressed or not (libarchive) -> tar
- * entries; JSON -> fields.  Anything else (today: VHD and raw disks) is
- * compared by digest and size; a disk descender (footer -> GPT -> partitions
- * -> filesystem) plugs into the kind table in diff.c.
+ * entries; JSON -> fields; SHA256SUMS -> one digest per name; disk images
+ * (VHD or raw) -> VHD footer fields -> GPT header and entries -> each
+ * partition: its digest, then for ext4 its entries (libext2fs, in-process);
+ * a bare ext4 image -> entries.  Anything else (vfat partitions included)
+ * is compared by digest and size.
  *
  * Streaming: a layer is read once per side with libarchive, entries are
  * indexed (path -> header fields + content sha256), then the two indexes
