@@ -33,6 +33,7 @@ static int find_record(const char *dir, char **out, struct azl_err *err)
 	*out = NULL;
 	if (!d)
 		return azl_err_input(err, "%s: %s", dir, strerror(errno));
+	/* sorted: not needed, exactly one match is accepted. */
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 		if (n <= 11 || strcmp(de->d_name + n - 11, ".build.json"))
@@ -93,6 +94,7 @@ static int link_sources(const char *src, const char *dst, const char *name,
 		r = azl_err_input(err, "--source-dir %s: %s", src, strerror(errno));
 		goto out;
 	}
+	/* sorted: not needed, every entry gets a link whatever the order. */
 	while (r == 0 && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    !strcmp(de->d_name, skip_yaml) || !strcmp(de->d_name, skip_lock))
