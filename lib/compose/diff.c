@@ -27,6 +27,14 @@
 #define CAPTURE_ONE (1u << 20)         /* small members kept for OCI JSON */
 #define CAPTURE_ALL (16u << 20)
 
+/* qsort, but an empty array may be NULL (qsort's pointer must not be). */
+static void sort_n(void *base, size_t n, size_t size,
+		   int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 /* --- collecting differences ---------------------------------------------- */
 
 /* Innermost first and at most max: keeping max items per depth is enough,
@@ -162,7 +170,7 @@ static char *xattr_text(struct archive_entry *ae)
 		v = azl_xrealloc(v, (n + 1) * sizeof(*v));
 		v[n++] = azl_xasprintf("%s=%.16s", name, hex);
 	}
-	qsort(v, n, sizeof(*v), cmp_str);
+	sort_n(v, n, sizeof(*v), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		azl_buf_addf(&b, "%s%s", i ? " " : "", v[i]);
 		free(v[i]);
@@ -352,8 +360,8 @@ static void compare_indexes(struct coll *c, const char *label, struct tindex *a,
 	size_t i = 0, j = 0, ncommon = 0;
 	size_t *pairs = azl_xcalloc(a->n + 1, 2 * sizeof(size_t));
 
-	qsort(a->e, a->n, sizeof(*a->e), cmp_entry);
-	qsort(b->e, b->n, sizeof(*b->e), cmp_entry);
+	sort_n(a->e, a->n, sizeof(*a->e), cmp_entry);
+	sort_n(b->e, b->n, sizeof(*b->e), cmp_entry);
 	while (i < a->n || j < b->n) {
 		int d = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->e[i].path, b->e[j].path);
 		const struct tentry *e = d < 0 ? &a->e[i] : &b->e[j];
@@ -372,7 +380,7 @@ static void compare_indexes(struct coll *c, const char *label, struct tindex *a,
 		j += d >= 0;
 	}
 	/* Sort common pairs by A's order, then check B's order rises. */
-	qsort(pairs, ncommon, 2 * sizeof(size_t), cmp_ord_pair);
+	sort_n(pairs, ncommon, 2 * sizeof(size_t), cmp_ord_pair);
 	size_t *ord_b = azl_xcalloc(ncommon + 1, sizeof(size_t));
 	const struct tentry **by_a = azl_xcalloc(ncommon + 1, sizeof(*by_a));
 	size_t *pos = azl_xcalloc(a->n + 1, sizeof(size_t)); /* ord -> index */
@@ -469,8 +477,8 @@ static void compare_kvs(struct coll *c, const char *label, struct kvs a, struct 
 {
 	size_t i = 0, j = 0;
 
-	qsort(a.v, a.n, sizeof(*a.v), cmp_kv);
-	qsort(b.v, b.n, sizeof(*b.v), cmp_kv);
+	sort_n(a.v, a.n, sizeof(*a.v), cmp_kv);
+	sort_n(b.v, b.n, sizeof(*b.v), cmp_kv);
 	while (i < a.n || j < b.n) {
 		int d = i >= a.n ? 1 : j >= b.n ? -1 : strcmp(a.v[i].key, b.v[j].key);
 		if (d < 0)
@@ -868,7 +876,7 @@ static char *ext_xattrs(ext2_filsys fs, ext2_ino_t ino)
 		v = azl_xrealloc(v, (n + 1) * sizeof(*v));
 		v[n++] = t;
 	}
-	qsort(v, n, sizeof(*v), cmp_str);
+	sort_n(v, n, sizeof(*v), cmp_str);
 	for (size_t i = 0; i < n; i++)
 		azl_buf_addf(&b, "%s%s", i ? " " : "", v[i]);
 	free(v);
@@ -1246,7 +1254,7 @@ static int list_dir(const char *path, char ***names, size_t *n, struct azl_err *
 		(*names)[(*n)++] = azl_xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(*names, *n, sizeof(**names), cmp_str); /* sorted: stable output */
+	sort_n(*names, *n, sizeof(**names), cmp_str); /* sorted: stable output */
 	return 0;
 }
 
