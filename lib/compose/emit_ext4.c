@@ -917,7 +917,8 @@ static int finish_dir(struct wctx *w, struct dent *d, ext2_ino_t parent)
 {
 	struct ext2_inode_large in;
 	struct dblock db = { .b = azl_xcalloc(1, BLK), .limit = BLK };
-	const unsigned char *p = (const unsigned char *)d->ents.data;
+	/* An empty directory has no entry buffer at all. */
+	const unsigned char *p = (const unsigned char *)azl_buf_str(&d->ents);
 	const unsigned char *end = p + d->ents.len;
 	const char *path = d->len ? d->path : "/";
 	int r;
