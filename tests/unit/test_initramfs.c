@@ -197,10 +197,10 @@ static int write_one(struct azl_fs *fs, enum azl_comp comp, struct azl_buf *out,
 	struct azl_kernel k;
 	int rc = azl_kernel_find(fs, NULL, &k, err);
 
-	if (rc == 0)
-		rc = azl_initramfs_write(fs, &k, &o, buf_sink, out, NULL, err);
-	if (rc == 0)
-		azl_kernel_release(&k);
+	if (rc < 0)
+		return rc;
+	rc = azl_initramfs_write(fs, &k, &o, buf_sink, out, NULL, err);
+	azl_kernel_release(&k);
 	return rc;
 }
 
