@@ -139,4 +139,51 @@ for v in fat16 fat16b fat32 fat32b; do
 done
 file -s "$t/fat/fat16.img" 2>/dev/null | grep -q 'FAT (16 bit)' || ! command -v file >/dev/null || fail "fat16.img is not FAT16"
 file -s "$t/fat/fat32.img" 2>/dev/null | grep -q 'FAT (32 bit)' || ! command -v file >/dev/null || fail "fat32.img is not FAT32"
+
+# --- boot: OVMF reads our VHD as format=vpc, finds the UKI in our FAT ESP,
+# and the kernel sees our GPT.  Boot artifacts (UKI, ext4 root) come from
+# test_uki's AZL_UKI_BOOT_OUT mode, as in uki_boot.sh.
+uki_gen=$AZL_BUILD/tests/test_uki
+for c in qemu-system-x86_64 /usr/share/ovmf/OVMF.fd /usr/lib/systemd/boot/efi/linuxx64.efi.stub "$uki_gen"; do
+	[ -e "$c" ] || command -v "$c" >/dev/null ||
+		skip "everything but the boot passed; $c missing (scripts/install-deps.sh)"
+done
+. "$AZL_TOP/tests/lib/fixtures.sh"
+base=$(azl_fixture_repo base) || fail "fixture repository"
+kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
+partuuid=1b2c3d4e-5f60-4172-8394-a5b6c7d8e9f0
+mkdir -p "$t/boot"
+AZL_UKI_BOOT_OUT=$t/boot AZL_UKI_CMDLINE="console=ttyS0 root=PARTUUID=$partuuid rw panic=-1" \
+	AZL_UKI_RPMS="$base/Packages/a/azl-filesystem-1.0-1.noarch.rpm $base/Packages/a/azl-busybox-1.0-1.x86_64.rpm $(ls "$kern"/Packages/a/azl-kernel-*.rpm)" \
+	"$uki_gen" >"$t/boot/gen.log" 2>&1 || { cat "$t/boot/gen.log" >&2; fail "making the boot artifacts"; }
+AZL_DISK_BOOT_OUT=$t/boot/disk.vhd AZL_DISK_ESP_EFI=$t/boot/esp/EFI/BOOT/BOOTX64.EFI \
+	AZL_DISK_ROOT_IMG=$t/boot/root.ext4 AZL_DISK_ROOT_UUID=$partuuid \
+	"$gen" >"$t/boot/disk.log" 2>&1 || { cat "$t/boot/disk.log" >&2; fail "writing the boot disk"; }
+sectors=$(( $(stat -c %s "$t/boot/disk.vhd") / 512 - 1 ))
+cp /usr/share/ovmf/OVMF.fd "$t/boot/ovmf.fd"
+# TCG (KVM hangs on these machines); stopped as soon as the answer is in.
+qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot -net none \
+	-bios "$t/boot/ovmf.fd" -drive file="$t/boot/disk.vhd",format=vpc,if=virtio \
+	</dev/null >"$t/boot/serial.log" 2>&1 &
+qpid=$!
+azl_on_exit sh -c "kill $qpid 2>/dev/null || true"
+for _ in $(seq 240); do
+	grep -aqE "AZL-BOOT-OK|root device .* not found|Kernel panic" "$t/boot/serial.log" && break
+	kill -0 "$qpid" 2>/dev/null || break
+	sleep 0.5
+done
+kill "$qpid" 2>/dev/null || true
+wait "$qpid" 2>/dev/null || true
+grep -aq "Run /init as init process" "$t/boot/serial.log" ||
+	{ tail -n 30 "$t/boot/serial.log" >&2; fail "the UKI on our ESP did not boot from the VHD"; }
+assert_contains "$t/boot/serial.log" "[vda] $sectors 512-byte logical blocks"
+assert_contains "$t/boot/serial.log" " vda: vda1 vda2"
+if grep -aq "AZL-BOOT-OK" "$t/boot/serial.log"; then
+	echo "boot: firmware -> UKI on our ESP -> kernel -> root on our partition 2"
+else
+	# The root lookup belongs to the initramfs (uki_boot.sh fails the
+	# same way with an sfdisk-made disk); our part is done once the kernel
+	# sees both partitions.
+	echo "boot: kernel ran from our ESP and saw vda1 vda2; the image's init did not report (initramfs: $(grep -a -m1 'azl-initramfs:.*not found' "$t/boot/serial.log" || echo '?'))"
+fi
 echo "disk_tools: ok"

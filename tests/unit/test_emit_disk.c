@@ -2,7 +2,10 @@
  * raw vs VHD, errors, size strings.  AZL_DISK_OUT=dir leaves disk.img and
  * disk.vhd (64 MiB, ESP + root) there for tests/integration/disk_tools.sh;
  * AZL_DISK_ROOT_IMG=path uses that file (an ext4 image) as the root
- * partition's content instead of a synthetic sparse file. */
+ * partition's content instead of a synthetic sparse file.
+ * AZL_DISK_BOOT_OUT=path writes just one VHD for a boot test: ESP with
+ * AZL_DISK_ESP_EFI as \EFI\BOOT\BOOTX64.EFI, root AZL_DISK_ROOT_IMG with
+ * partition GUID AZL_DISK_ROOT_UUID. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -246,9 +249,36 @@ static void test_sizes(void)
 	CHECK_CONTAINS(err.msg, "outputs.vhd.size: bad size \"4GB\"");
 }
 
+/* Boot-test mode: a disk whose ESP holds a real UKI. */
+static int boot_disk(const char *out)
+{
+	struct azl_fat_file efi[] = { { "EFI/BOOT/BOOTX64.EFI",
+					getenv("AZL_DISK_ESP_EFI"), NULL, 0 } };
+	struct azl_disk_layout l;
+	struct azl_disk_part p[2];
+	struct azl_err err = { 0 };
+	const char *root = getenv("AZL_DISK_ROOT_IMG");
+	const char *uuid = getenv("AZL_DISK_ROOT_UUID");
+
+	layout(&l, p, root ? root : "", AZL_DISK_VHD);
+	p[0].fat.files = efi;
+	p[0].fat.nfiles = 1;
+	p[0].size = 0;
+	l.size = 0;
+	CHECK(efi[0].host_path && root && uuid);
+	CHECK(uuid && azl_guid_parse(uuid, p[1].uuid) == 0);
+	CHECK(azl_emit_disk(&l, out, NULL, &err) == 0);
+	if (err.msg[0])
+		fprintf(stderr, "%s\n", err.msg);
+	return t_done();
+}
+
 int main(void)
 {
 	const char *out = getenv("AZL_DISK_OUT");
+
+	if (getenv("AZL_DISK_BOOT_OUT"))
+		return boot_disk(getenv("AZL_DISK_BOOT_OUT"));
 
 	if (!mkdtemp(tmpdir))
 		return 1;
