@@ -1,4 +1,5 @@
 /* azl-compose diff (see diff.h). */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -796,7 +798,9 @@ static bool is_ext4_at(int fd, uint64_t off)
 	return read_at(fd, m, 2, off + 1024 + 56) == 0 && m[0] == 0x53 && m[1] == 0xef;
 }
 
-/* 1: not a disk (no GPT, no ext4 superblock at 0). */
+static bool is_fat_at(int fd, uint64_t off);
+
+/* 1: not a disk (no GPT, no ext4 or FAT at 0). */
 static int disk_open(const char *path, struct disk *d, struct azl_err *err)
 {
 	struct stat st;
@@ -811,7 +815,7 @@ static int disk_open(const char *path, struct disk *d, struct azl_err *err)
 		d->vhd = true;
 		d->size -= AZL_VHD_FOOTER_SIZE;
 	}
-	if (gpt_read(d) == 0 || is_ext4_at(d->fd, 0))
+	if (gpt_read(d) == 0 || is_ext4_at(d->fd, 0) || is_fat_at(d->fd, 0))
 		return 0;
 	return 1;
 }
@@ -1015,6 +1019,225 @@ static int ext_index(const char *path, uint64_t off, struct tindex *ix,
 	return r;
 }
 
+/* vfat entries (FAT16/FAT32, long names), as tar-like index entries: mode
+ * holds the FAT attribute byte, mtime the write time read as UTC. */
+struct fatfs {
+	int fd;
+	uint64_t off, root_off, data_off, fat_off;
+	uint32_t bps, spc, rootents, rootclus, nclusters;
+	int type;
+};
+
+static uint32_t le16(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8; }
+static uint32_t le32(const unsigned char *p) { return le16(p) | le16(p + 2) << 16; }
+
+/* 1: no FAT16/FAT32 boot sector at off. */
+static int fat_open(int fd, uint64_t off, struct fatfs *f)
+{
+	unsigned char b[512];
+	if (read_at(fd, b, sizeof(b), off) < 0 || b[510] != 0x55 || b[511] != 0xaa)
+		return 1;
+	memset(f, 0, sizeof(*f));
+	f->fd = fd;
+	f->off = off;
+	f->bps = le16(b + 11);
+	f->spc = b[13];
+	uint32_t rsvd = le16(b + 14), nfats = b[16];
+	f->rootents = le16(b + 17);
+	uint32_t total = le16(b + 19) ? le16(b + 19) : le32(b + 32);
+	uint32_t fatsz = le16(b + 22) ? le16(b + 22) : le32(b + 36);
+	if ((f->bps != 512 && f->bps != 1024 && f->bps != 2048 && f->bps != 4096) ||
+	    !f->spc || (f->spc & (f->spc - 1)) || !rsvd || !nfats || !fatsz)
+		return 1;
+	uint32_t rootsecs = (f->rootents * 32 + f->bps - 1) / f->bps;
+	uint64_t meta = rsvd + (uint64_t)nfats * fatsz + rootsecs;
+	if (meta >= total)
+		return 1;
+	f->nclusters = (uint32_t)((total - meta) / f->spc);
+	f->type = f->nclusters < 4085 ? 12 : f->nclusters < 65525 ? 16 : 32;
+	if (f->type == 12)
+		return 1; /* the ESP writer never makes FAT12: digest only */
+	f->fat_off = off + (uint64_t)rsvd * f->bps;
+	f->root_off = off + (rsvd + (uint64_t)nfats * fatsz) * f->bps;
+	f->data_off = f->root_off + (uint64_t)rootsecs * f->bps;
+	f->rootclus = f->type == 32 ? le32(b + 44) : 0;
+	return 0;
+}
+
+static bool is_fat_at(int fd, uint64_t off)
+{
+	struct fatfs f;
+	return fat_open(fd, off, &f) == 0;
+}
+
+/* The next cluster of a chain; 0 at its end or on a bad entry. */
+static uint32_t fat_next(const struct fatfs *f, uint32_t cl)
+{
+	unsigned char e[4] = { 0 };
+	uint64_t at = f->fat_off + (uint64_t)cl * (f->type == 16 ? 2 : 4);
+	if (read_at(f->fd, e, f->type == 16 ? 2 : 4, at) < 0)
+		return 0;
+	uint32_t n = f->type == 16 ? le16(e) : le32(e) & 0x0fffffffu;
+	return n >= 2 && n < f->nclusters + 2 ? n : 0;
+}
+
+static uint64_t fat_clus_off(const struct fatfs *f, uint32_t cl)
+{
+	return f->data_off + (uint64_t)(cl - 2) * f->spc * f->bps;
+}
+
+/* Stream a chain (up to len bytes) into hash h or buffer b. */
+static int fat_read_chain(const struct fatfs *f, uint32_t cl, uint64_t len,
+			  struct azl_sha256 *h, struct azl_buf *b)
+{
+	size_t csz = (size_t)f->spc * f->bps;
+	char *buf = azl_xmalloc(csz);
+	int r = 0;
+	for (uint32_t hops = 0; cl >= 2 && len && hops <= f->nclusters; hops++) {
+		size_t n = len < csz ? (size_t)len : csz;
+		if ((r = read_at(f->fd, buf, n, fat_clus_off(f, cl))) < 0)
+			break;
+		if (h)
+			azl_sha256_update(h, buf, n);
+		else
+			azl_buf_add(b, buf, n);
+		len -= n;
+		cl = fat_next(f, cl);
+	}
+	free(buf);
+	return r == 0 && len && h ? -EIO : r; /* a file shorter than its size */
+}
+
+struct fat_ent { char *name; unsigned attr; uint32_t cl, size; long long mtime; };
+
+static int cmp_fat_ent(const void *x, const void *y)
+{
+	return strcmp(((const struct fat_ent *)x)->name, ((const struct fat_ent *)y)->name);
+}
+
+static char *fat_short_name(const unsigned char *e)
+{
+	char base[9], ext[4];
+	int nb = 8, ne = 3;
+	memcpy(base, e, 8);
+	memcpy(ext, e + 8, 3);
+	while (nb && base[nb - 1] == ' ')
+		nb--;
+	while (ne && ext[ne - 1] == ' ')
+		ne--;
+	for (int i = 0; i < nb; i++)
+		base[i] = (e[12] & 0x08) ? (char)tolower((unsigned char)base[i]) : base[i];
+	for (int i = 0; i < ne; i++)
+		ext[i] = (e[12] & 0x10) ? (char)tolower((unsigned char)ext[i]) : ext[i];
+	return ne ? azl_xasprintf("%.*s.%.*s", nb, base, ne, ext) : azl_xasprintf("%.*s", nb, base);
+}
+
+static long long fat_time(const unsigned char *e)
+{
+	unsigned t = le16(e + 22), d = le16(e + 24);
+	struct tm tm = { .tm_year = 80 + (int)(d >> 9), .tm_mon = (int)((d >> 5) & 15) - 1,
+			 .tm_mday = (int)(d & 31), .tm_hour = (int)(t >> 11),
+			 .tm_min = (int)((t >> 5) & 63), .tm_sec = (int)(t & 31) * 2 };
+	return (long long)timegm(&tm);
+}
+
+/* Long-name pieces: 13 UCS-2 units per entry, ASCII kept. */
+static void fat_lfn_piece(const unsigned char *e, char lfn[256])
+{
+	static const int at[13] = { 1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30 };
+	int seq = (e[0] & 0x1f) - 1;
+	if (seq < 0 || seq > 18)
+		return;
+	if (e[0] & 0x40)
+		memset(lfn, 0, 256);
+	for (int i = 0; i < 13; i++) {
+		unsigned u = le16(e + at[i]);
+		if (u == 0 || u == 0xffff)
+			break;
+		lfn[seq * 13 + i] = u < 0x80 ? (char)u : '?';
+	}
+}
+
+static void fat_parse_dir(const unsigned char *d, size_t len, struct fat_ent **out, size_t *n)
+{
+	char lfn[256] = "";
+	for (size_t i = 0; i + 32 <= len && d[i]; i += 32) {
+		const unsigned char *e = d + i;
+		if (e[0] == 0xe5) {
+			lfn[0] = '\0';
+		} else if (e[11] == 0x0f) {
+			fat_lfn_piece(e, lfn);
+		} else if (!(e[11] & 0x08) && memcmp(e, ".          ", 11) && memcmp(e, "..         ", 11)) {
+			*out = azl_xrealloc(*out, (*n + 1) * sizeof(**out));
+			(*out)[(*n)++] = (struct fat_ent){
+				lfn[0] ? azl_xstrdup(lfn) : fat_short_name(e), e[11],
+				le16(e + 20) << 16 | le16(e + 26), le32(e + 28), fat_time(e),
+			};
+			lfn[0] = '\0';
+		} else {
+			lfn[0] = '\0';
+		}
+	}
+}
+
+static int fat_walk_dir(const struct fatfs *f, uint32_t cl, const char *prefix,
+			struct tindex *ix, const char *label, struct azl_err *err);
+
+static int fat_entry(const struct fatfs *f, const struct fat_ent *fe, char *path,
+		     struct tindex *ix, const char *label, struct azl_err *err)
+{
+	ix->e = azl_xrealloc(ix->e, (ix->n + 1) * sizeof(*ix->e));
+	struct tentry *t = &ix->e[ix->n];
+	bool dir = fe->attr & 0x10;
+	*t = (struct tentry){
+		.path = path, .type = dir ? AE_IFDIR : AE_IFREG, .mode = fe->attr,
+		.mtime = fe->mtime, .size = dir ? 0 : fe->size, .uname = azl_xstrdup(""),
+		.gname = azl_xstrdup(""), .link = azl_xstrdup(""), .xattrs = azl_xstrdup(""),
+		.ord = ix->n,
+	};
+	ix->n++;
+	if (dir)
+		return fat_walk_dir(f, fe->cl, path, ix, label, err);
+	struct azl_sha256 *h = azl_sha256_new();
+	int r = fat_read_chain(f, fe->cl, fe->size, h, NULL);
+	azl_sha256_final(h, t->sha);
+	return r < 0 ? azl_errf(err, r, "%s: %s: cannot read its clusters", label, path) : 0;
+}
+
+static int fat_walk_dir(const struct fatfs *f, uint32_t cl, const char *prefix,
+			struct tindex *ix, const char *label, struct azl_err *err)
+{
+	struct azl_buf d = AZL_BUF_INIT;
+	struct fat_ent *ents = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	if (cl == 0 && f->type == 16) {
+		azl_buf_grow(&d, (size_t)f->rootents * 32);
+		r = read_at(f->fd, d.data, (size_t)f->rootents * 32, f->root_off);
+		d.len = r == 0 ? (size_t)f->rootents * 32 : 0;
+	} else {
+		r = fat_read_chain(f, cl ? cl : f->rootclus, UINT64_MAX, NULL, &d);
+	}
+	if (r < 0) {
+		r = azl_errf(err, r, "%s: %s: cannot read the directory", label, *prefix ? prefix : "/");
+		goto out;
+	}
+	fat_parse_dir((const unsigned char *)d.data, d.len, &ents, &n);
+	sort_n(ents, n, sizeof(*ents), cmp_fat_ent); /* sorted: by name */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char *p = *prefix ? azl_xasprintf("%s/%s", prefix, ents[i].name)
+				  : azl_xstrdup(ents[i].name);
+		r = fat_entry(f, &ents[i], p, ix, label, err);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(ents[i].name);
+	free(ents);
+	azl_buf_release(&d);
+	return r;
+}
+
 static int range_sha(int fd, uint64_t off, uint64_t len, char hex[65])
 {
 	static __thread char buf[1 << 20];
@@ -1039,6 +1262,7 @@ static int compare_fs(struct coll *c, const char *label, const char *fa,
 {
 	char ha[65], hb[65];
 	struct tindex ia = { 0 }, ib = { 0 };
+	struct fatfs fa_, fb_;
 	int r = range_sha(a->fd, oa, la, ha);
 	if (r == 0)
 		r = range_sha(b->fd, ob, lb, hb);
@@ -1052,6 +1276,13 @@ static int compare_fs(struct coll *c, const char *label, const char *fa,
 		    (r = ext_index(fb, ob, &ib, label, err)) == 0)
 			compare_indexes(c, label, &ia, &ib);
 		if (r == 0 && c->total == before) /* metadata only (timestamps, UUIDs) */
+			add(c, label, "filesystem metadata", ha, hb);
+	} else if (fat_open(a->fd, oa, &fa_) == 0 && fat_open(b->fd, ob, &fb_) == 0) {
+		size_t before = c->total;
+		if ((r = fat_walk_dir(&fa_, 0, "", &ia, label, err)) == 0 &&
+		    (r = fat_walk_dir(&fb_, 0, "", &ib, label, err)) == 0)
+			compare_indexes(c, label, &ia, &ib);
+		if (r == 0 && c->total == before)
 			add(c, label, "filesystem metadata", ha, hb);
 	} else
 		add(c, label, "content digest", ha, hb);

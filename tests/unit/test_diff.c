@@ -5,6 +5,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include "base/fs.h"
 #include "base/hash.h"
 #include "compose/diff.h"
+#include "reproducible/fat.h"
 #include "reproducible/gpt.h"
 #include "reproducible/vhd.h"
 #include "t.h"
@@ -349,6 +351,47 @@ out:
 	free(r1); free(r2); free(f1); free(f2); free(k1); free(k2);
 }
 
+/* Two FAT volumes (the ESP writer), bare: long names, nested folders. */
+static void write_fat(const char *name, const char *efi, int64_t mtime, bool extra)
+{
+	struct azl_err err = { 0 };
+	struct azl_fat_file files[] = {
+		{ .path = "EFI/BOOT/BOOTX64.EFI", .data = efi, .len = strlen(efi) },
+		{ .path = "loader/entries/azure-linux.conf", .data = "title x\n", .len = 8 },
+		{ .path = "EFI/Linux/extra-long-name.efi", .data = "x", .len = 1 },
+	};
+	struct azl_fat_spec spec = { .files = files, .nfiles = extra ? 3 : 2,
+				     .volume_id = 0x1234, .mtime = mtime };
+	char *p = tpath(name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, 8 << 20) == 0);
+	CHECK(azl_fat_write(fd, 0, 8 << 20, 0, &spec, name, &err) == 0);
+	close(fd);
+	free(p);
+}
+
+static void test_fat(void)
+{
+	struct azl_diff_result res;
+
+	write_fat("esp1.img", "MZ one", 1700000000, false);
+	write_fat("esp2.img", "MZ two", 1700000000, true);
+	CHECK(diff("esp1.img", "esp2.img", 0, &res) == 0);
+	CHECK(find(&res, "esp1.img:EFI/BOOT/BOOTX64.EFI", "content digest") != NULL);
+	CHECK(find(&res, "esp1.img:EFI/Linux/extra-long-name.efi", "added") != NULL);
+	CHECK(find(&res, "esp1.img:loader/entries/azure-linux.conf", "content digest") == NULL);
+	CHECK(find(&res, "esp1.img:loader/entries/azure-linux.conf", "removed") == NULL);
+	azl_diff_result_release(&res);
+
+	write_fat("esp3.img", "MZ one", 1800000000, false);
+	CHECK(diff("esp1.img", "esp3.img", 0, &res) == 0);
+	const struct azl_diff_item *it = find(&res, "esp1.img:EFI/BOOT/BOOTX64.EFI", "mtime");
+	CHECK(it && !strcmp(it->a, "1700000000") && !strcmp(it->b, "1800000000"));
+	CHECK(find(&res, "esp1.img:EFI/BOOT/BOOTX64.EFI", "content digest") == NULL);
+	azl_diff_result_release(&res);
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st; (void)f;
@@ -363,6 +406,7 @@ int main(void)
 	test_oci();
 	test_dirs_and_json();
 	test_disk();
+	test_fat();
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_done();
 }
