@@ -85,7 +85,7 @@ const struct azl_cmd azl_cmd_diff = {
 	"directory -> files; OCI archive -> members, index.json -> manifest ->\n"
 	"config fields and each layer's tar entries; any tar (gzip, zstd, xz or\n"
 	"plain) -> entries; JSON -> fields; disk (VHD or raw) -> VHD footer ->\n"
-	"GPT -> partitions -> ext4 entries (read in-process).\n"
+	"GPT -> partitions -> ext4 or vfat entries (read in-process).\n"
 	"Each difference is a path (levels joined by ':') and what differs:\n"
 	"content digest, size, mode, owner, mtime, xattr, link target, type,\n"
 	"entry order, compression, added, removed, filesystem metadata, or a\n"

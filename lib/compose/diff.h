@@ -6,9 +6,9 @@
  * layer pair (tar entries); any tar, compressed or not (libarchive) -> tar
  * entries; JSON -> fields; SHA256SUMS -> one digest per name; disk images
  * (VHD or raw) -> VHD footer fields -> GPT header and entries -> each
- * partition: its digest, then for ext4 its entries (libext2fs, in-process);
- * a bare ext4 image -> entries.  Anything else (vfat partitions included)
- * is compared by digest and size.
+ * partition: its digest, then for ext4 (libext2fs) or vfat (FAT16/FAT32,
+ * our own reader) its entries, in-process; a bare ext4 or vfat image ->
+ * entries.  Anything else is compared by digest and size.
  *
  * Streaming: a layer is read once per side with libarchive, entries are
  * indexed (path -> header fields + content sha256), then the two indexes
