@@ -81,17 +81,30 @@ static char *spdx_id(const char *prefix, const char *a, const char *b2)
 	return id;
 }
 
-/* An rpm License tag that is already SPDX-expression shaped passes
- * through; anything else (old Fedora names with commas, slashes...)
- * becomes a LicenseRef whose text is recorded in extracted infos. */
+/* An rpm License tag that is already SPDX-expression shaped (ids joined by
+ * AND/OR/WITH, parentheses) passes through; anything else (Fedora's old
+ * "GPLv2+ and LGPL", commas, slashes) becomes a LicenseRef whose text is
+ * recorded in hasExtractedLicensingInfos. */
 static int license_is_expression(const char *s)
 {
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-() :", *s))
+	int want_id = 1;
+
+	while (*s) {
+		size_t n;
+		while (*s == ' ' || *s == '(' || *s == ')')
+			s++;
+		n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-:");
+		if (!n && *s)
 			return 0;
-	return 1;
+		if (!n)
+			break;
+		if (want_id == ((n == 3 && !strncmp(s, "AND", 3)) || (n == 2 && !strncmp(s, "OR", 2)) ||
+				(n == 4 && !strncmp(s, "WITH", 4))))
+			return 0;
+		want_id = !want_id;
+		s += n;
+	}
+	return !want_id;
 }
 
 static const char *hdr_str(Header h, rpmTagVal tag)
