@@ -88,6 +88,9 @@ make_artifacts "$t/sdboot" systemd-boot
 assert_eq "$(cat "$t/sdboot/esp/loader/loader.conf")" "timeout 0"
 cmp -s "$t/sdboot/esp/EFI/BOOT/BOOTX64.EFI" /usr/lib/systemd/boot/efi/systemd-bootx64.efi ||
 	fail "EFI/BOOT/BOOTX64.EFI is not systemd-boot"
+# A second process from the same inputs: the same initramfs and UKI bytes.
+cmp "$t/uki/initrd.img" "$t/sdboot/initrd.img" || fail "initramfs differs between two builds"
+cmp "$uki" "$t/sdboot/esp/EFI/Linux/azl.efi" || fail "UKI differs between two builds"
 rm -f "$t/sdboot/root.ext4" "$t/sdboot/uki2.efi"
 boot "$t/sdboot"
 echo "systemd-boot -> UKI booted"
