@@ -215,7 +215,9 @@ static int file_size(const struct azl_fat_file *f, uint64_t *size,
 
 	if (!f->host_path) {
 		*size = f->len;
-		return 0;
+		return *size > UINT32_MAX ? azl_err_input(err, "ESP file %s: "
+				"%zu bytes; FAT holds files below 4 GiB",
+				f->path, f->len) : 0;
 	}
 	if (stat(f->host_path, &st) < 0)
 		return azl_errf(err, errno, "ESP file %s: %s: %s", f->path,
@@ -224,6 +226,10 @@ static int file_size(const struct azl_fat_file *f, uint64_t *size,
 		return azl_err_input(err, "ESP file %s: %s is not a regular file",
 				     f->path, f->host_path);
 	*size = (uint64_t)st.st_size;
+	if (*size > UINT32_MAX)
+		return azl_err_input(err, "ESP file %s: %s is %llu bytes; FAT "
+				     "holds files below 4 GiB", f->path,
+				     f->host_path, (unsigned long long)*size);
 	return 0;
 }
 

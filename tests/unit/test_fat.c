@@ -137,7 +137,19 @@ static void test_errors(void)
 	CHECK(write_vol(p, 8u << 20, &s, &err) < 0);
 	CHECK_CONTAINS(err.msg, "label \"lower\"");
 
-	/* The minimum is enough, and a 3 MiB file needs more than 3 MiB. */
+	/* FAT sizes are 32-bit: a 4 GiB file (sparse here) is refused. */
+	char huge[300];
+	snprintf(huge, sizeof(huge), "%s/huge", tmpdir);
+	int hfd = open(huge, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(hfd >= 0 && ftruncate(hfd, (off_t)4 << 30) == 0);
+	close(hfd);
+	struct azl_fat_file hf[] = { { "huge", huge, NULL, 0 } };
+	struct azl_fat_spec sh = { hf, 1, 1, NULL, 1 };
+	CHECK(azl_fat_min_size(&sh, &min, &err) < 0);
+	CHECK_CONTAINS(err.msg, "below 4 GiB");
+	unlink(huge);
+
+	/* The minimum it reports is enough. */
 	struct azl_fat_spec sg = { big, 1, 1, NULL, 1 };
 	CHECK(azl_fat_min_size(&sg, &min, &err) == 0);
 	CHECK(write_vol(p, min, &sg, &err) == 0);
