@@ -25,7 +25,7 @@ void azl_buf_add(struct azl_buf *b, const void *data, size_t len);
 void azl_buf_adds(struct azl_buf *b, const char *s);
 void azl_buf_addc(struct azl_buf *b, char c);
 void azl_buf_addf(struct azl_buf *b, const char *fmt, ...) AZL_PRINTF(2, 3);
-void azl_buf_vaddf(struct azl_buf *b, const char *fmt, va_list ap);
+void azl_buf_vaddf(struct azl_buf *b, const char *fmt, va_list ap) AZL_PRINTF(2, 0);
 void azl_buf_reset(struct azl_buf *b);   /* len = 0, keeps memory */
 void azl_buf_release(struct azl_buf *b); /* frees, back to INIT */
 char *azl_buf_detach(struct azl_buf *b); /* caller frees; never NULL */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+AZL_PRINTF(4, 0)
 static int set(struct azl_err *err, int code, enum azl_err_kind kind,
 	       const char *fmt, va_list ap)
 {
