@@ -830,15 +830,9 @@ static void disk_close(struct disk *d)
 }
 
 /* ext4 entries as tar-like index entries (sorted per directory). */
-struct ext_walk {
-	ext2_filsys fs;
-	struct tindex *ix;
-	struct azl_err *err;
-	const char *label;
-	char **names;
-	ext2_ino_t *inos;
-	size_t n;
-};
+/* One directory's entries, collected then sorted (blocks are in hash order). */
+struct ext_dent { char *name; ext2_ino_t ino; };
+struct ext_walk { struct ext_dent *d; size_t n; };
 
 static int collect_dirent(ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
 			  int offset, int blocksize, char *buf, void *priv)
@@ -848,11 +842,14 @@ static int collect_dirent(ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
 	(void)dir; (void)entry; (void)offset; (void)blocksize; (void)buf;
 	if ((len == 1 && de->name[0] == '.') || (len == 2 && !memcmp(de->name, "..", 2)))
 		return 0;
-	w->names = azl_xrealloc(w->names, (w->n + 1) * sizeof(*w->names));
-	w->inos = azl_xrealloc(w->inos, (w->n + 1) * sizeof(*w->inos));
-	w->names[w->n] = azl_xasprintf("%.*s", len, de->name);
-	w->inos[w->n++] = de->inode;
+	w->d = azl_xrealloc(w->d, (w->n + 1) * sizeof(*w->d));
+	w->d[w->n++] = (struct ext_dent){ azl_xasprintf("%.*s", len, de->name), de->inode };
 	return 0;
+}
+
+static int cmp_dent(const void *x, const void *y)
+{
+	return strcmp(((const struct ext_dent *)x)->name, ((const struct ext_dent *)y)->name);
 }
 
 static int add_xattr(char *name, char *value, size_t len, void *data)
@@ -947,8 +944,11 @@ static int ext_entry(ext2_filsys fs, ext2_ino_t ino, char *path, struct tindex *
 {
 	struct ext2_inode in;
 	errcode_t e = ext2fs_read_inode(fs, ino, &in);
-	if (e)
-		return azl_errf(err, EIO, "%s: %s: %s", label, path, error_message(e));
+	if (e) {
+		azl_errf(err, EIO, "%s: %s: %s", label, path, error_message(e));
+		free(path);
+		return err->code;
+	}
 	ix->e = azl_xrealloc(ix->e, (ix->n + 1) * sizeof(*ix->e));
 	struct tentry *t = &ix->e[ix->n];
 	memset(t, 0, sizeof(*t));
@@ -976,31 +976,22 @@ static int ext_entry(ext2_filsys fs, ext2_ino_t ino, char *path, struct tindex *
 static int ext_walk_dir(ext2_filsys fs, ext2_ino_t dir, const char *prefix,
 			struct tindex *ix, const char *label, struct azl_err *err)
 {
-	struct ext_walk w = { .fs = fs };
+	struct ext_walk w = { 0 };
 	errcode_t e = ext2fs_dir_iterate2(fs, dir, 0, NULL, collect_dirent, &w);
 	int r = e ? azl_errf(err, EIO, "%s: %s: %s", label, *prefix ? prefix : "/",
 			     error_message(e)) : 0;
-	size_t *order = azl_xcalloc(w.n + 1, sizeof(size_t));
 
-	for (size_t i = 0; i < w.n; i++)
-		order[i] = i;
-	/* Sorted by name: directory blocks are in hash order. */
-	for (size_t i = 1; i < w.n; i++)
-		for (size_t j = i; j > 0 && strcmp(w.names[order[j - 1]], w.names[order[j]]) > 0; j--) {
-			size_t x = order[j]; order[j] = order[j - 1]; order[j - 1] = x;
-		}
+	sort_n(w.d, w.n, sizeof(*w.d), cmp_dent); /* sorted: by name */
 	for (size_t i = 0; r == 0 && i < w.n; i++) {
-		size_t k = order[i];
-		if (!*prefix && !strcmp(w.names[k], "lost+found"))
+		if (!*prefix && !strcmp(w.d[i].name, "lost+found"))
 			continue;
-		char *p = *prefix ? azl_xasprintf("%s/%s", prefix, w.names[k]) : azl_xstrdup(w.names[k]);
-		r = ext_entry(fs, w.inos[k], p, ix, label, err);
+		char *p = *prefix ? azl_xasprintf("%s/%s", prefix, w.d[i].name)
+				  : azl_xstrdup(w.d[i].name);
+		r = ext_entry(fs, w.d[i].ino, p, ix, label, err);
 	}
 	for (size_t i = 0; i < w.n; i++)
-		free(w.names[i]);
-	free(w.names);
-	free(w.inos);
-	free(order);
+		free(w.d[i].name);
+	free(w.d);
 	return r;
 }
 

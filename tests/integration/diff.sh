@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$AZL_TOP/tests/lib/fixtures.sh"
 
-command -v diffoscope >/dev/null || skip "diffoscope not installed (scripts/install-deps.sh installs diffoscope-minimal)"
+command -v diffoscope >/dev/null || fail "diffoscope is not installed (scripts/install-deps.sh installs diffoscope-minimal)"
 
 t=$(azl_tmpdir)
 cache=$t/cache
