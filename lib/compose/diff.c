@@ -1229,6 +1229,37 @@ out:
 	return r;
 }
 
+/* ext4 superblock fields that commonly carry host state (times, UUIDs). */
+static void compare_ext_super(struct coll *c, const char *label, int fda,
+			      uint64_t oa, int fdb, uint64_t ob)
+{
+	static const struct { const char *name; unsigned at, len; } f[] = {
+		{ "inodes_count", 0, 4 }, { "blocks_count", 4, 4 },
+		{ "free_blocks_count", 12, 4 }, { "free_inodes_count", 16, 4 },
+		{ "mtime", 44, 4 }, { "wtime", 48, 4 }, { "lastcheck", 64, 4 },
+		{ "uuid", 104, 16 }, { "volume_name", 120, 16 },
+		{ "hash_seed", 236, 16 }, { "mkfs_time", 264, 4 },
+	};
+	unsigned char a[1024], b[1024];
+	char *l = azl_xasprintf("%s:superblock", label);
+
+	if (read_at(fda, a, sizeof(a), oa + 1024) == 0 && read_at(fdb, b, sizeof(b), ob + 1024) == 0) {
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+			char ha[33], hb[33];
+			if (!memcmp(a + f[i].at, b + f[i].at, f[i].len))
+				continue;
+			if (f[i].len == 4) {
+				addf_vals(c, l, f[i].name, le32(a + f[i].at), le32(b + f[i].at), false);
+				continue;
+			}
+			azl_hex(a + f[i].at, f[i].len, ha);
+			azl_hex(b + f[i].at, f[i].len, hb);
+			add(c, l, f[i].name, ha, hb);
+		}
+	}
+	free(l);
+}
+
 static int range_sha(int fd, uint64_t off, uint64_t len, char hex[65])
 {
 	static __thread char buf[1 << 20];
@@ -1263,6 +1294,7 @@ static int compare_fs(struct coll *c, const char *label, const char *fa,
 		return 0;
 	if (is_ext4_at(a->fd, oa) && is_ext4_at(b->fd, ob)) {
 		size_t before = c->total;
+		compare_ext_super(c, label, a->fd, oa, b->fd, ob);
 		if ((r = ext_index(fa, oa, &ia, label, err)) == 0 &&
 		    (r = ext_index(fb, ob, &ib, label, err)) == 0)
 			compare_indexes(c, label, &ia, &ib);

@@ -265,12 +265,11 @@ static void test_dirs_and_json(void)
 }
 
 /* An ext4 image of folder src (mke2fs -d), 8 MiB, fixed UUID and times. */
-static int make_ext4(const char *src, const char *img)
+static int make_ext4(const char *src, const char *img, const char *uuid)
 {
 	char *cmd = azl_xasprintf("E2FSPROGS_FAKE_TIME=1700000000 mke2fs -q -F -t ext4 "
-				  "-U 11111111-2222-3333-4444-555555555555 "
-				  "-E hash_seed=11111111-2222-3333-4444-555555555555,root_owner=0:0 "
-				  "-d %s %s 8M >/dev/null 2>&1", src, img);
+				  "-U %s -E hash_seed=11111111-2222-3333-4444-555555555555,root_owner=0:0 "
+				  "-d %s %s 8M >/dev/null 2>&1", uuid, src, img);
 	int r = system(cmd);
 	free(cmd);
 	return r;
@@ -318,7 +317,8 @@ static void test_disk(void)
 	CHECK(system(cmd) == 0);
 	free(cmd);
 	char *f1 = tpath("fs1.img"), *f2 = tpath("fs2.img"), *k1 = tpath("d1.vhd"), *k2 = tpath("d2.vhd");
-	if (make_ext4(r1, f1) != 0 || make_ext4(r2, f2) != 0) {
+	const char *u = "11111111-2222-3333-4444-555555555555";
+	if (make_ext4(r1, f1, u) != 0 || make_ext4(r2, f2, u) != 0) {
 		fprintf(stderr, "mke2fs not available: disk tests skipped\n");
 		goto out;
 	}
@@ -333,7 +333,19 @@ static void test_disk(void)
 	CHECK(find(&res, "fs1.img:b.txt", "content digest") == NULL);
 	CHECK(find(&res, "fs1.img:c.txt", "added") != NULL);
 	CHECK(find(&res, "fs1.img:lost+found", "removed") == NULL);
+	CHECK(find(&res, "fs1.img:superblock", "free_inodes_count") != NULL);
+	CHECK(find(&res, "fs1.img:superblock", "uuid") == NULL);
 	azl_diff_result_release(&res);
+
+	/* Same files, another UUID: the superblock field, and no entry. */
+	char *f3 = tpath("fs3.img");
+	CHECK(make_ext4(r1, f3, "99999999-2222-3333-4444-555555555555") == 0);
+	CHECK(diff("fs1.img", "fs3.img", 0, &res) == 0);
+	it = find(&res, "fs1.img:superblock", "uuid");
+	CHECK(it && !strcmp(it->a, "11111111222233334444555555555555"));
+	CHECK(res.total == 1);
+	azl_diff_result_release(&res);
+	free(f3);
 
 	/* A VHD: GPT entry fields, then the partition's ext4 entries. */
 	CHECK(diff("d1.vhd", "d2.vhd", 0, &res) == 0);
