@@ -195,6 +195,29 @@ static void test_emit(const char *outdir)
 	}
 }
 
+/* Azure-sized: 4 GiB fixed VHD, written in a moment because it is sparse. */
+static void test_big(const char *outdir)
+{
+	struct azl_disk_layout l;
+	struct azl_disk_part p[2];
+	struct azl_disk_result res;
+	struct azl_vhd_footer f;
+	struct azl_err err = { 0 };
+	uint64_t alloc = 0;
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/big.vhd", outdir);
+	layout(&l, p, rootimg, AZL_DISK_VHD);
+	p[1].source = AZL_PART_EMPTY;
+	l.size = 4ull << 30;
+	CHECK(azl_emit_disk(&l, path, &res, &err) == 0);
+	CHECK(res.last_lba[1] == (4ull << 30) / 512 - 2048 - 1);
+	CHECK(file_size(path, &alloc) == (4ull << 30) + 512);
+	CHECK(alloc < 4 * MIB);
+	CHECK(azl_vhd_check_file(path, &f, &err) == 0);
+	CHECK(f.cylinders == 8322 && f.heads == 16 && f.sectors == 63);
+}
+
 static void test_failure_leaves_nothing(void)
 {
 	struct azl_disk_layout l;
@@ -286,6 +309,7 @@ int main(void)
 	test_sizes();
 	test_plan();
 	test_emit(out ? out : tmpdir);
+	test_big(out ? out : tmpdir);
 	test_failure_leaves_nothing();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
