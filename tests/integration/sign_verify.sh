@@ -138,6 +138,16 @@ sed 's/"checksum": "sha256:[0-9a-f]\{4\}/"checksum": "sha256:0000/' img.lock.jso
 cmp -s img.lock.json other.lock.json && fail "could not alter the lockfile copy"
 assert_exit 1 "$AZL" verify out-ec --key ec.pub --lock other.lock.json
 assert_contains "$OUT" "FAIL packages img.spdx.json == other.lock.json"
+assert_contains "$OUT" "PASS packages img.oci.tar:/var/lib/rpm == other.lock.json" # NEVRAs still agree
+# A lockfile missing one package: the SBOM and the image's rpmdb both differ.
+python3 -c '
+import json; l = json.load(open("img.lock.json"))
+gone = [p for p in l["packages"] if p["name"] == "azl-shared-b"]; assert gone
+l["packages"] = [p for p in l["packages"] if p["name"] != "azl-shared-b"]
+json.dump(l, open("short.lock.json", "w"), indent=2)'
+assert_exit 1 "$AZL" verify out-ec --key ec.pub --lock short.lock.json
+assert_contains "$OUT" "FAIL packages img.spdx.json == short.lock.json: azl-shared-b-1.0-1.noarch"
+assert_contains "$OUT" "FAIL packages img.oci.tar:/var/lib/rpm == short.lock.json: azl-shared-b-1.0-1.noarch only in the image's rpmdb"
 
 # Encrypted key: passphrase from the environment or a file, never argv.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-256-cbc -pass pass:s3cret-pass -out enc.pem 2>/dev/null
