@@ -32,4 +32,11 @@ int azl_cmd_wants_help(const struct azl_cmd *cmd, int argc, char **argv);
 /* Log to stderr unless quiet (level 0) / only when verbose (level 1). */
 void azl_cmd_log(const struct azl_global *g, int level, const char *fmt, ...) AZL_PRINTF(3, 4);
 
+/* -j N: 1..256; returns -1 on anything else. */
+int azl_cmd_parse_jobs(const char *s, int *out);
+/* Load and check a signing key before any work starts (cmd_sign.c): the
+ * passphrase from AZL_SIGN_PASSPHRASE or pass_file; *pass freed by caller. */
+int azl_cmd_sign_prepare(const struct azl_global *g, const char *key_path,
+			 const char *pass_file, char **pass, struct azl_err *err);
+
 #endif

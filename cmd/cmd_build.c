@@ -10,20 +10,7 @@
 #include "sign/keys.h"
 
 extern const struct azl_cmd azl_cmd_build;
-/* cmd_sign.c: passphrase (file, else AZL_SIGN_PASSPHRASE) and key-mode warning. */
-int azl_cmd_sign_prepare(const struct azl_global *g, const char *key_path,
-			 const char *pass_file, char **pass, struct azl_err *err);
 static const char *sign_pass_file;
-
-static int parse_jobs(const char *s, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 1 || v > 256)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
 
 static int parse_args(int argc, char **argv, struct azl_build_opts *o,
 		      struct azl_global *g)
@@ -56,10 +43,10 @@ static int parse_args(int argc, char **argv, struct azl_build_opts *o,
 				o->sign_cert = val;
 			else if (!strcmp(s, "--passphrase-file"))
 				sign_pass_file = val;
-			else if (parse_jobs(val, &o->jobs) < 0)
+			else if (azl_cmd_parse_jobs(val, &o->jobs) < 0)
 				return azl_cmd_usage_error(&azl_cmd_build, "%s: '%s' is not a number from 1 to 256", s, val);
 		} else if (!strncmp(s, "-j", 2) && s[2]) {
-			if (parse_jobs(s + 2, &o->jobs) < 0)
+			if (azl_cmd_parse_jobs(s + 2, &o->jobs) < 0)
 				return azl_cmd_usage_error(&azl_cmd_build, "-j: '%s' is not a number from 1 to 256", s + 2);
 		} else if (!strncmp(s, "-o", 2) && s[2]) {
 			o->out_dir = s + 2;

@@ -37,17 +37,6 @@ struct progress {
 	bool drawn;
 };
 
-static int parse_jobs(const char *s, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < 1 || v > 256)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct fetch_args *a)
 {
 	for (int i = 1; i < argc; i++) {
@@ -65,14 +54,14 @@ static int parse_args(int argc, char **argv, struct fetch_args *a)
 			if (i + 1 >= argc)
 				return azl_cmd_usage_error(&azl_cmd_fetch, "%s needs a value", s);
 			if (s[1] == 'j' || s[2] == 'j') {
-				if (parse_jobs(argv[++i], &a->jobs) < 0)
+				if (azl_cmd_parse_jobs(argv[++i], &a->jobs) < 0)
 					return azl_cmd_usage_error(&azl_cmd_fetch, "%s: '%s' is not "
 								   "a number from 1 to 256", s, argv[i]);
 			} else {
 				a->cache_dir = argv[++i];
 			}
 		} else if (!strncmp(s, "-j", 2) && s[2]) {
-			if (parse_jobs(s + 2, &a->jobs) < 0)
+			if (azl_cmd_parse_jobs(s + 2, &a->jobs) < 0)
 				return azl_cmd_usage_error(&azl_cmd_fetch, "-j: '%s' is not a "
 							   "number from 1 to 256", s + 2);
 		} else if (s[0] == '-')

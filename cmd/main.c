@@ -1,6 +1,7 @@
 /* azl-compose entry point: global options, then the subcommand table. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -63,6 +64,17 @@ void azl_cmd_log(const struct azl_global *g, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
+}
+
+int azl_cmd_parse_jobs(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (!*s || *end || v < 1 || v > 256)
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 static void usage(FILE *f)
