@@ -16,8 +16,11 @@
 #include "base/hash.h"
 #include "compose/cache.h"
 #include "compose/customize.h"
+#include "compose/emit_disk.h"
+#include "compose/emit_ext4.h"
 #include "compose/emit_oci.h"
 #include "compose/fsmodel.h"
+#include "compose/initramfs.h"
 #include "compose/install.h"
 #include "compose/lock.h"
 #include "compose/manifest.h"
@@ -28,6 +31,8 @@
 #include "compose/sandbox.h"
 #include "compose/solve.h"
 #include "compose/staging.h"
+#include "compose/uki.h"
+#include "reproducible/gpt.h"
 #include "reproducible/sde.h"
 #include "reproducible/seed.h"
 #include "sign/blobsig.h"
@@ -477,6 +482,199 @@ static int emit_oci(struct build *b, struct azl_err *err)
 	return r;
 }
 
+/* --- vhd: ESP (UKI, or systemd-boot + UKI) + ext4 root in a GPT disk --- */
+
+#define MIB (1024ull * 1024ull)
+
+struct vhd_job {
+	const struct azl_manifest_vhd *mv;
+	const struct azl_manifest_kernel *mk; /* may be NULL */
+	char *dir;                   /* work/vhd: intermediates */
+	struct azl_kernel k;
+	struct azl_disk_part parts[2];
+	struct azl_fat_file esp[3];
+	size_t nesp;
+	char *esp_paths[3];          /* host files behind esp[] */
+	char *uki_fat;               /* the UKI's path in the ESP */
+	char *initrd;                /* host path of the initramfs */
+	char *root_img;
+};
+
+static void vhd_note_host(struct build *b, const char *what,
+			  const struct azl_efi_origin *o)
+{
+	if (!strcmp(o->where, "host"))
+		warn(b, azl_xasprintf("note: outputs.vhd: %s taken from the build host: %s (sha256 %s); the image ships none",
+				      what, o->path, o->sha256));
+}
+
+/* The manifest's initramfs, or one generated from the image's model. */
+static int vhd_initrd(struct build *b, struct vhd_job *j, struct azl_err *err)
+{
+	struct azl_out o = { .fd = -1 };
+	struct azl_initramfs_opts io = { .comp = AZL_COMP_GZIP, .mtime = b->sde };
+	int r;
+
+	if (j->mk && j->mk->initrd) {
+		j->initrd = azl_xstrdup(j->mk->initrd);
+		if (access(j->initrd, R_OK) < 0)
+			return azl_err_input(err, "%s: kernel.initrd: %s: %s", b->m->path,
+					     j->initrd, strerror(errno));
+		return 0;
+	}
+	j->initrd = azl_path_join(j->dir, "initrd.img");
+	r = azl_out_open(&o, j->initrd, 0644, err);
+	if (r < 0)
+		return r;
+	r = azl_initramfs_write(b->fs, &j->k, &io, azl_zstream_fd_sink, &o.fd, NULL, err);
+	if (r < 0) {
+		azl_out_abort(&o);
+		return azl_err_prefix(err, "outputs.vhd: initramfs (or name one with kernel.initrd)");
+	}
+	return azl_out_commit(&o, err);
+}
+
+static void vhd_esp_add(struct vhd_job *j, const char *fat_path, char *host)
+{
+	j->esp_paths[j->nesp] = host;
+	j->esp[j->nesp] = (struct azl_fat_file){ .path = fat_path, .host_path = host };
+	j->nesp++;
+}
+
+/* The UKI (cmdline: root=PARTUUID=<root partition> + kernel.cmdline) at
+ * \EFI\BOOT\BOOTX64.EFI, or systemd-boot there and the UKI in \EFI\Linux. */
+static int vhd_boot_files(struct build *b, struct vhd_job *j, struct azl_err *err)
+{
+	char partuuid[37], *esp = azl_path_join(j->dir, "esp"), *uki, *cmdline;
+	const char *extra = j->mk && j->mk->cmdline ? j->mk->cmdline : "";
+	struct azl_efi_origin stub = { 0 }, sdboot = { 0 };
+	int r = azl_mkdir_p(esp, err);
+
+	azl_uuid_format(j->parts[1].uuid, partuuid);
+	cmdline = azl_xasprintf("root=PARTUUID=%s%s%s", partuuid, *extra ? " " : "", extra);
+	if (r == 0 && j->mv->systemd_boot) {
+		r = azl_uki_systemd_boot(b->fs, NULL, esp, &sdboot, err);
+		vhd_esp_add(j, "EFI/BOOT/BOOTX64.EFI", azl_path_join(esp, "EFI/BOOT/BOOTX64.EFI"));
+		vhd_esp_add(j, "loader/loader.conf", azl_path_join(esp, "loader/loader.conf"));
+		j->uki_fat = azl_xasprintf("EFI/Linux/%s.efi", b->m->name);
+	} else {
+		j->uki_fat = azl_xstrdup("EFI/BOOT/BOOTX64.EFI");
+	}
+	uki = azl_xasprintf("%s/uki.efi", j->dir);
+	vhd_esp_add(j, j->uki_fat, uki);
+	struct azl_uki_opts uo = { .cmdline = cmdline, .initrd_path = j->initrd,
+				   .stub_path = j->mk ? j->mk->stub : NULL };
+	if (r == 0)
+		r = azl_uki_build(b->fs, &j->k, &uo, uki, &stub, err);
+	if (r < 0)
+		azl_err_prefix(err, "outputs.vhd: %s", j->mv->systemd_boot ? "systemd-boot and UKI" : "UKI");
+	if (r == 0) {
+		vhd_note_host(b, "EFI stub", &stub);
+		if (j->mv->systemd_boot)
+			vhd_note_host(b, "systemd-boot", &sdboot);
+	}
+	free(esp);
+	free(cmdline);
+	return r;
+}
+
+/* The root filesystem fills the disk between the ESP and the backup GPT;
+ * a disk too small for it is refused naming what it needs. */
+static int vhd_root(struct build *b, struct vhd_job *j, struct azl_err *err)
+{
+	struct azl_ext4_opts eo = { .mtime = b->sde, .label = "root" };
+	uint64_t overhead = 2 * MIB + j->mv->esp_size, min = 0;
+	int r;
+
+	azl_seed_uuid(&b->seed, "ext4-uuid:root", eo.uuid);
+	azl_seed_derive(&b->seed, "ext4-hash-seed:root", eo.hash_seed, sizeof(eo.hash_seed));
+	r = azl_ext4_min_size(b->fs, &eo, &min, err);
+	if (r < 0)
+		return r;
+	if (j->mv->size < overhead + min)
+		return azl_err_input(err, "%s: outputs.vhd.size: %llu MiB is too small for this image: it needs at least %llu MiB (root filesystem %llu MiB + ESP %llu MiB + 2 MiB for the partition tables)",
+				     b->m->path, (unsigned long long)(j->mv->size / MIB),
+				     (unsigned long long)((overhead + min) / MIB),
+				     (unsigned long long)(min / MIB),
+				     (unsigned long long)(j->mv->esp_size / MIB));
+	eo.size_bytes = j->mv->size - overhead;
+	j->root_img = azl_path_join(j->dir, "root.ext4");
+	return azl_emit_ext4(b->fs, &eo, j->root_img, NULL, err);
+}
+
+static void vhd_layout(struct build *b, struct vhd_job *j, struct azl_disk_layout *l)
+{
+	struct azl_disk_part *esp = &j->parts[0], *root = &j->parts[1];
+
+	esp->label = "esp";
+	azl_guid_parse(AZL_GPT_TYPE_ESP, esp->type);
+	esp->size = j->mv->esp_size;
+	esp->source = AZL_PART_FAT;
+	esp->fat = (struct azl_fat_spec){ .files = j->esp, .nfiles = j->nesp,
+					  .label = "ESP", .mtime = b->sde };
+	root->label = "root"; /* type: azl_disk_root_type, by emit_vhd */
+	root->size = AZL_DISK_REST;
+	root->source = AZL_PART_IMAGE;
+	root->image = j->root_img;
+	azl_disk_part_seed(&b->seed, esp);
+	azl_disk_part_seed(&b->seed, root);
+	memset(l, 0, sizeof(*l));
+	azl_disk_layout_seed(&b->seed, l);
+	l->size = j->mv->size;
+	l->format = j->mv->raw ? AZL_DISK_RAW : AZL_DISK_VHD;
+	l->mtime = b->sde;
+	l->parts = j->parts;
+	l->nparts = 2;
+}
+
+static void vhd_job_release(struct vhd_job *j)
+{
+	azl_kernel_release(&j->k);
+	for (size_t i = 0; i < j->nesp; i++)
+		free(j->esp_paths[i]);
+	free(j->uki_fat);
+	free(j->initrd);
+	free(j->root_img);
+	free(j->dir);
+}
+
+static int emit_vhd(struct build *b, struct azl_err *err)
+{
+	struct vhd_job j = { .mv = b->m->vhd, .mk = b->m->kernel };
+	struct azl_disk_layout l;
+	char *name = azl_xasprintf("%s.%s", b->m->name, j.mv->raw ? "img" : "vhd");
+	char *path = azl_path_join(b->work, name);
+	int r;
+
+	stage(b, "vhd", name);
+	j.dir = azl_path_join(b->work, "vhd");
+	r = azl_kernel_find(b->fs, NULL, &j.k, err);
+	if (r < 0) {
+		azl_err_prefix(err, "%s: outputs.vhd boots a kernel of the image", b->m->path);
+		goto out;
+	}
+	vhd_layout(b, &j, &l); /* partition GUIDs first: the cmdline names root's */
+	if ((r = azl_disk_root_type(b->m->arch, j.parts[1].type, err)) < 0 ||
+	    (r = azl_mkdir_p(j.dir, err)) < 0 || (r = vhd_root(b, &j, err)) < 0 ||
+	    (r = vhd_initrd(b, &j, err)) < 0 || (r = vhd_boot_files(b, &j, err)) < 0)
+		goto out;
+	vhd_layout(b, &j, &l);
+	r = azl_emit_disk(&l, path, NULL, err);
+	if (r < 0)
+		azl_err_prefix(err, "%s: outputs.vhd", b->m->path);
+	else
+		add_output(b, name);
+out:
+	if (j.dir) {
+		struct azl_err ignored = { 0 };
+		azl_staging_rmtree(j.dir, &ignored);
+	}
+	vhd_job_release(&j);
+	free(name);
+	free(path);
+	return r;
+}
+
 /* --- sign: SBOM and provenance beside the outputs, before SHA256SUMS so
  * its signature covers them; then the signature itself (lib/sign). --- */
 static int stage_attest(struct build *b, struct azl_err *err)
@@ -608,8 +806,8 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	if (r < 0)
 		goto out;
 	rep->name = azl_xstrdup(b.m->name);
-	if (!b.m->oci) {
-		r = azl_err_input(err, "%s: key 'outputs': nothing to build (add outputs: {oci: {}})",
+	if (!b.m->oci && !b.m->vhd) {
+		r = azl_err_input(err, "%s: key 'outputs': nothing to build (add outputs: {oci: {}} or outputs: {vhd: {size: 4GiB}})",
 				  o->manifest_path);
 		goto out;
 	}
@@ -619,6 +817,8 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	    (r = stage_finish_tree(&b, err)) < 0)
 		goto out;
 	if (b.m->oci && (r = emit_oci(&b, err)) < 0)
+		goto out;
+	if (b.m->vhd && (r = emit_vhd(&b, err)) < 0)
 		goto out;
 	if ((r = stage_record(&b, err)) < 0 || (r = publish(&b, err)) < 0)
 		goto out;

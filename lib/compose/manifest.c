@@ -20,6 +20,7 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "base/hash.h"
+#include "reproducible/size.h"
 
 #define MAX_FILE_SIZE (1u << 20) /* far above any real manifest; bounds
 				   the node tree to some 50 MB */
@@ -1204,10 +1205,70 @@ static int finish_outputs(struct ctx *c, const struct ynode *map,
 {
 	const struct azl_manifest *m = base;
 
-	if (m->oci)
+	if (m->oci || m->vhd)
 		return 0;
-	return FAIL_AT(c, map, path, "names no output (known outputs: oci; write "
-		       "outputs: {oci: {}} for an OCI image with defaults)");
+	return FAIL_AT(c, map, path, "names no output (known outputs: oci, vhd; "
+		       "write outputs: {oci: {}} for an OCI image with defaults)");
+}
+
+/* Disk sizes: binary units (reproducible/size.h), whole MiB. */
+static int conv_disk_size(struct ctx *c, const struct ynode *n, const char *key,
+			  void *field)
+{
+	char v[80];
+	uint64_t bytes = 0;
+
+	if (n->kind != Y_SCALAR || is_null(n))
+		return FAIL_AT(c, n, key, "expected a size like 4GiB, got %s",
+			       describe(n));
+	clip(v, sizeof(v), n->str);
+	if (azl_parse_size(n->str, &bytes) < 0)
+		return FAIL_AT(c, n, key, "bad size '%s': expected a whole number "
+			       "with KiB, MiB, GiB or TiB (binary units), like 4GiB", v);
+	if (bytes == 0 || bytes % (1024 * 1024))
+		return FAIL_AT(c, n, key, "bad size '%s': must be a positive whole "
+			       "number of MiB", v);
+	*(uint64_t *)field = bytes;
+	return 0;
+}
+
+static int conv_disk_format(struct ctx *c, const struct ynode *n,
+			    const char *key, void *field)
+{
+	static const char *const words[] = { "vhd", "raw" };
+	size_t i = 0;
+	int r = to_word(c, n, key, words, 2, &i);
+
+	if (r == 0)
+		*(bool *)field = i == 1;
+	return r;
+}
+
+static int conv_bootloader(struct ctx *c, const struct ynode *n,
+			   const char *key, void *field)
+{
+	static const char *const words[] = { "uki", "systemd-boot" };
+	size_t i = 0;
+	int r = to_word(c, n, key, words, 2, &i);
+
+	if (r == 0)
+		*(bool *)field = i == 1;
+	return r;
+}
+
+/* A cmdline is one line: the UKI's .cmdline section is read verbatim. */
+static int check_cmdline(struct ctx *c, const struct ynode *n, const char *key,
+			 void *field)
+{
+	const char *s = *(char **)field;
+
+	if (has_ctl(s))
+		return FAIL_AT(c, n, key, "control characters (newlines too) are "
+			       "not allowed in a kernel command line");
+	if (strstr(s, "root="))
+		return FAIL_AT(c, n, key, "root= is added by the build "
+			       "(root=PARTUUID=<root partition>); leave it out");
+	return 0;
 }
 
 /* Entry a of list whose string at off repeats entry b's: an error naming
@@ -1427,10 +1488,40 @@ static const struct mschema oci_schema = {
 	sizeof(struct azl_manifest_oci), finish_oci,
 };
 
+#define V(field) offsetof(struct azl_manifest_vhd, field)
+static const struct mkey vhd_keys[] = {
+	{ "size", MT_CUSTOM, MK_REQUIRED, NULL, V(size), 0, conv_disk_size, NULL },
+	{ "format", MT_CUSTOM, 0, "vhd", V(raw), 0, conv_disk_format, NULL },
+	{ "bootloader", MT_CUSTOM, 0, "uki", V(systemd_boot), 0, conv_bootloader,
+	  NULL },
+	{ "esp_size", MT_CUSTOM, 0, "64MiB", V(esp_size), 0, conv_disk_size, NULL },
+};
+#undef V
+
+static const struct mschema vhd_schema = {
+	vhd_keys, sizeof(vhd_keys) / sizeof(vhd_keys[0]),
+	sizeof(struct azl_manifest_vhd), NULL,
+};
+
+#define K(field) offsetof(struct azl_manifest_kernel, field)
+static const struct mkey kernel_keys[] = {
+	{ "cmdline", MT_STR, 0, NULL, K(cmdline), 0, check_cmdline, NULL },
+	{ "initrd", MT_STR, 0, NULL, K(initrd), 0, check_source, NULL },
+	{ "stub", MT_STR, 0, NULL, K(stub), 0, check_source, NULL },
+};
+#undef K
+
+static const struct mschema kernel_schema = {
+	kernel_keys, sizeof(kernel_keys) / sizeof(kernel_keys[0]),
+	sizeof(struct azl_manifest_kernel), NULL,
+};
+
 /* outputs fills pointers of struct azl_manifest itself (offset 0). */
 static const struct mkey outputs_keys[] = {
 	{ "oci", MT_PTR, 0, NULL, offsetof(struct azl_manifest, oci), 0, NULL,
 	  &oci_schema },
+	{ "vhd", MT_PTR, 0, NULL, offsetof(struct azl_manifest, vhd), 0, NULL,
+	  &vhd_schema },
 };
 
 static const struct mschema outputs_schema = {
@@ -1499,6 +1590,7 @@ static const struct mkey manifest_keys[] = {
 	  NULL },
 	{ "os_release", MT_KV, MK_ONE_LINE, NULL, M(customize.os_release),
 	  M(customize.nos_release), check_osr_key, NULL },
+	{ "kernel", MT_PTR, 0, NULL, M(kernel), 0, NULL, &kernel_schema },
 	{ "outputs", MT_OBJ, 0, NULL, 0, 0, NULL, &outputs_schema },
 };
 #undef M

@@ -39,6 +39,22 @@ struct azl_manifest_oci {
 	char **exposed_ports; size_t nexposed_ports; /* "80/tcp" */
 };
 
+/* kernel: {...}: how a bootable output boots (manifests/README.md). */
+struct azl_manifest_kernel {
+	char *cmdline;  /* appended after root=PARTUUID=...; NULL: none */
+	char *initrd;   /* a host initramfs used instead of a built one;
+			   relative to the manifest's folder */
+	char *stub;     /* host EFI stub when the image ships none */
+};
+
+/* outputs: {vhd: {...}}: a GPT disk, ESP + ext4 root. */
+struct azl_manifest_vhd {
+	uint64_t size;      /* required; bytes, a whole number of MiB */
+	bool raw;           /* format: raw (.img) instead of vhd (default) */
+	bool systemd_boot;  /* bootloader: systemd-boot instead of uki */
+	uint64_t esp_size;  /* bytes; default 64 MiB */
+};
+
 struct azl_manifest {
 	char *path;     /* as given */
 	char *dir;      /* folder of the manifest, absolute (symlinks resolved
@@ -63,6 +79,8 @@ struct azl_manifest {
 	unsigned scriptlet_timeout; /* seconds; 0: 300 */
 	struct azl_customize customize; /* users, groups, files, ... */
 	struct azl_manifest_oci *oci;   /* NULL: no oci output */
+	struct azl_manifest_vhd *vhd;   /* NULL: no vhd output */
+	struct azl_manifest_kernel *kernel; /* NULL: no kernel: key */
 };
 
 /* Parse and validate path.  On success *out is owned by the caller

@@ -142,6 +142,12 @@ static void test_reference(void)
 		fprintf(stderr, "container example: %s\n", err.msg);
 	CHECK(m && m->oci && m->customize.nusers == 2 && m->customize.nenable == 1);
 	azl_manifest_free(m);
+	m = NULL;
+	CHECK(azl_manifest_load("examples/vhd/vhd.yaml", &m, &err) == 0);
+	if (!m)
+		fprintf(stderr, "vhd example: %s\n", err.msg);
+	CHECK(m && m->vhd && m->kernel && m->vhd->size == 1ull << 30);
+	azl_manifest_free(m);
 }
 
 static void check_build_users(const struct azl_customize *c)
@@ -315,6 +321,44 @@ static void test_oci_and_user_defaults(void)
 		CHECK(!m->customize.users[0].system);
 		azl_manifest_free(m);
 	}
+}
+
+/* outputs.vhd and kernel: values, defaults, relative paths. */
+static void test_vhd_keys(void)
+{
+	struct azl_err err = { 0 };
+	struct azl_manifest *m = load_text(
+		"name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\n"
+		"packages: [a]\nkernel:\n  cmdline: \"console=ttyS0 quiet\"\n"
+		"  initrd: boot/initrd.img\n  stub: /opt/linuxx64.efi.stub\n"
+		"outputs:\n  vhd:\n    size: 4G\n    format: raw\n"
+		"    bootloader: systemd-boot\n    esp_size: 128MiB\n", &err);
+	char want[PATH_MAX + 32];
+
+	CHECK(m && m->vhd && m->kernel);
+	if (!m || !m->vhd || !m->kernel) {
+		fprintf(stderr, "vhd keys: %s\n", err.msg);
+		azl_manifest_free(m);
+		return;
+	}
+	CHECK(m->vhd->size == 4ull << 30 && m->vhd->raw && m->vhd->systemd_boot);
+	CHECK(m->vhd->esp_size == 128ull << 20);
+	CHECK(m->oci == NULL);
+	CHECK_STR(m->kernel->cmdline, "console=ttyS0 quiet");
+	snprintf(want, sizeof(want), "%s/boot/initrd.img", tmpdir);
+	CHECK_STR(m->kernel->initrd, want);
+	CHECK_STR(m->kernel->stub, "/opt/linuxx64.efi.stub");
+	azl_manifest_free(m);
+
+	m = load_text("name: x\nrepos: [{id: a, baseurl: \"http://h\", gpgcheck: false}]\n"
+		      "packages: [a]\noutputs: {vhd: {size: 512MiB}}\n", &err);
+	CHECK(m && m->vhd);
+	if (m && m->vhd) {
+		CHECK(m->vhd->size == 512ull << 20 && !m->vhd->raw && !m->vhd->systemd_boot);
+		CHECK(m->vhd->esp_size == 64ull << 20);
+		CHECK(m->kernel == NULL);
+	}
+	azl_manifest_free(m);
 }
 
 struct bad {
@@ -509,8 +553,22 @@ static const struct bad bad_cases[] = {
 	{ P "os_release: {A: [x]}\n", "4:17: key 'os_release.A'", "expected a string, got a list" },
 	{ P "os_release: {A: \"x\\ny\"}\n", "4:17: key 'os_release.A'", "control characters" },
 	{ P "outputs:\n", "4:9: key 'outputs'", "expected a mapping of keys, got no value (null)" },
-	{ P "outputs: {}\n", "4:10: key 'outputs'", "names no output (known outputs: oci;" },
-	{ P "outputs: {vhd: {}}\n", "4:11: key 'outputs.vhd'", "unknown key (known keys here: oci)" },
+	{ P "outputs: {}\n", "4:10: key 'outputs'", "names no output (known outputs: oci, vhd;" },
+	{ P "outputs: {iso: {}}\n", "4:11: key 'outputs.iso'", "unknown key (known keys here: oci, vhd)" },
+	{ P "outputs: {vhd: {}}\n", "4:16: key 'outputs.vhd.size'", "missing" },
+	{ P "outputs: {vhd: {size: 4GB}}\n", "4:23: key 'outputs.vhd.size'", "bad size '4GB'" },
+	{ P "outputs: {vhd: {size: 4.5GiB}}\n", "4:23: key 'outputs.vhd.size'", "bad size '4.5GiB'" },
+	{ P "outputs: {vhd: {size: 1000KiB}}\n", "4:23: key 'outputs.vhd.size'", "must be a positive whole number of MiB" },
+	{ P "outputs: {vhd: {size: 0}}\n", "4:23: key 'outputs.vhd.size'", "must be a positive whole number of MiB" },
+	{ P "outputs: {vhd: {size: [4GiB]}}\n", "4:23: key 'outputs.vhd.size'", "expected a size like 4GiB, got a list" },
+	{ P "outputs: {vhd: {size: 4GiB, format: qcow2}}\n", "4:37: key 'outputs.vhd.format'", "expected vhd or raw, got 'qcow2'" },
+	{ P "outputs: {vhd: {size: 4GiB, bootloader: grub}}\n", "4:41: key 'outputs.vhd.bootloader'",
+	  "expected uki or systemd-boot, got 'grub'" },
+	{ P "outputs: {vhd: {size: 4GiB, esp_size: 64MB}}\n", "4:39: key 'outputs.vhd.esp_size'", "bad size '64MB'" },
+	{ P "kernel: {cmdline: \"root=/dev/sda\"}\n", "4:19: key 'kernel.cmdline'", "root= is added by the build" },
+	{ P "kernel: {cmdline: \"a\\nb\"}\n", "4:19: key 'kernel.cmdline'", "control characters" },
+	{ P "kernel: {initrd: [a]}\n", "4:18: key 'kernel.initrd'", "expected a string, got a list" },
+	{ P "kernel: {bogus: 1}\n", "4:10: key 'kernel.bogus'", "unknown key (known keys here: cmdline, initrd, stub)" },
 	{ P "outputs: {oci: [a]}\n", "4:16: key 'outputs.oci'", "expected a mapping of keys, got a list" },
 	{ P "outputs: {oci: {compression: xz}}\n", "4:30: key 'outputs.oci.compression'", "expected gzip or zstd, got 'xz'" },
 	{ P "outputs: {oci: {compression_level: 12}}\n", "4:36: key 'outputs.oci.compression_level'",
@@ -809,6 +867,7 @@ int main(void)
 	test_build_keys();
 	test_build_defaults();
 	test_oci_and_user_defaults();
+	test_vhd_keys();
 	test_errors();
 	test_error_order();
 	test_gpgkey_and_baseurl();
