@@ -13,6 +13,7 @@ extern const struct azl_cmd azl_cmd_diff;
 extern const struct azl_cmd azl_cmd_rebuild;
 extern const struct azl_cmd azl_cmd_sign;
 extern const struct azl_cmd azl_cmd_verify;
+extern const struct azl_cmd azl_cmd_inspect;
 
 static const struct azl_cmd *const commands[] = {
 	&azl_cmd_lock,
@@ -22,6 +23,7 @@ static const struct azl_cmd *const commands[] = {
 	&azl_cmd_rebuild,
 	&azl_cmd_sign,
 	&azl_cmd_verify,
+	&azl_cmd_inspect,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

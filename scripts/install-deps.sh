@@ -10,7 +10,7 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  valgrind busybox-static gcc-multilib
  skopeo umoci pigz bc reprotest faketime disorderfs
  diffoscope-minimal
- libext2fs-dev comerr-dev e2fsprogs libguestfs-tools linux-image-cloud-amd64
+ libext2fs-dev comerr-dev e2fsprogs libguestfs-tools libguestfs-dev linux-image-cloud-amd64
  qemu-utils gdisk dosfstools mtools fdisk
  ovmf qemu-system-x86 systemd-boot-efi sbsigntool binutils"
 missing=""
