@@ -112,6 +112,21 @@ if [ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ]; then
 	cmp "$t/sd.efi" /usr/lib/systemd/boot/efi/systemd-bootx64.efi || fail "BOOTX64.EFI is not systemd-boot"
 fi
 
+# kernel.initrd: the named file (relative to the manifest) is the UKI's .initrd.
+printf 'NAMED-INITRD-BYTES' >"$t/named.initrd"
+manifest "$t/named.yaml" 256MiB "format: raw"
+sed -i '/^  cmdline:/a\  initrd: named.initrd' "$t/named.yaml"
+assert_exit 0 "$AZL" build named.yaml -o out --cache-dir "$t/cache"
+mcopy -o -i "out/named.img@@1M" ::/EFI/BOOT/BOOTX64.EFI "$t/named.efi" || fail "mcopy the UKI"
+objcopy --dump-section .initrd="$t/named.sec" "$t/named.efi" "$t/junk.efi" || fail "no .initrd"
+cmp "$t/named.sec" "$t/named.initrd" || fail "kernel.initrd is not the UKI's initramfs"
+# kernel.stub that does not exist: an error naming it (the image has no stub).
+manifest "$t/stub.yaml" 256MiB
+sed -i '/^  cmdline:/a\  stub: /nonexistent/linuxx64.efi.stub' "$t/stub.yaml"
+assert_exit 1 "$AZL" build stub.yaml -o out --cache-dir "$t/cache"
+assert_contains "$ERR" "/nonexistent/linuxx64.efi.stub"
+assert_no_file out/stub.vhd
+
 # Errors.  A disk too small for the content says how much it needs.
 manifest "$t/small.yaml" 66MiB
 assert_exit 2 "$AZL" build small.yaml -o out --cache-dir "$t/cache"
