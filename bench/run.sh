@@ -10,7 +10,7 @@ export AZL=$build/azl-compose AZL_TOP=$top AZL_BUILD=$build
 out=$build/bench; mkdir -p "$out"
 : >"$out/summary.txt"
 status=0
-for b in resolve fetch build; do
+for b in resolve fetch build vhd; do
 	s=$top/bench/$b.sh
 	[ -f "$s" ] || continue
 	echo "== $b"
