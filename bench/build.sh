@@ -8,14 +8,9 @@
 # /usr/share/locale, zstd payloads), so the figures are not just start-up.
 # Prints lines starting with "build:".  Peak RSS from /usr/bin/time.
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${AZL_BUILD:-$top/build}
-case $build in /*) ;; *) build=$top/$build ;; esac
-AZL=${AZL:-$build/azl-compose}
-export AZL_BUILD=$build AZL_TOP=$top
+. "$(dirname "$0")/lib.sh"
 w=$build/bench/build
 mkdir -p "$w"
-runs=${BUILD_RUNS:-3}
 
 # --- the bulk repository (cached) ----------------------------------------
 bulk=$w/bulk-repo
@@ -74,25 +69,12 @@ mkdir -p "$w/zstd" "$w/gzip"
 write_manifest "$w/zstd/bench.yaml" zstd
 write_manifest "$w/gzip/bench.yaml" gzip
 
-secs() { # command... -> best wall seconds over $runs runs (stdout)
-	best=""
-	i=0
-	while [ $i -lt "$runs" ]; do
-		s=$(date +%s.%N)
-		"$@" >/dev/null 2>&1 || { echo "build: FAILED: $*" >&2; return 1; }
-		e=$(date +%s.%N)
-		t=$(echo "$e - $s" | bc)
-		if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
-		i=$((i + 1))
-	done
-	printf '%.3f\n' "$best"
-}
 
 # Fill the cache (cold; not timed) so the timed runs are warm.
 "$AZL" -q build "$w/zstd/bench.yaml" -o "$w/zstd/out" --cache-dir "$w/cache"
 "$AZL" -q build "$w/gzip/bench.yaml" -o "$w/gzip/out" --cache-dir "$w/cache"
-t_zstd=$(secs "$AZL" -q build "$w/zstd/bench.yaml" -o "$w/zstd/out" --cache-dir "$w/cache" --offline)
-t_gzip=$(secs "$AZL" -q build "$w/gzip/bench.yaml" -o "$w/gzip/out" --cache-dir "$w/cache" --offline)
+t_zstd=$(best_of "$AZL" -q build "$w/zstd/bench.yaml" -o "$w/zstd/out" --cache-dir "$w/cache" --offline)
+t_gzip=$(best_of "$AZL" -q build "$w/gzip/bench.yaml" -o "$w/gzip/out" --cache-dir "$w/cache" --offline)
 rss=$(/usr/bin/time -f %M "$AZL" -q build "$w/zstd/bench.yaml" -o "$w/zstd/out" --cache-dir "$w/cache" --offline 2>&1 >/dev/null | tail -n 1)
 size=$(du -k "$w/zstd/out/bench.oci.tar" | cut -f1)
 
@@ -102,7 +84,7 @@ for sha in $(python3 -c 'import json,sys; print(" ".join(p["checksum"].split(":"
 	rpms="$rpms $w/cache/blobs/sha256/$(echo "$sha" | cut -c1-2)/$sha"
 done
 floor() { for p in $rpms; do rpm2cpio "$p" >/dev/null; done; }
-t_floor=$(secs floor)
+t_floor=$(best_of floor)
 
 # The peer route, as root (dnf --installroot runs scriptlets in a chroot).
 peer() {
@@ -118,7 +100,7 @@ peer() {
 }
 if [ "$(id -u)" -eq 0 ] && command -v dnf >/dev/null; then
 	peer >/dev/null 2>&1 # warm dnf's metadata cache
-	t_peer=$(secs peer)
+	t_peer=$(best_of peer)
 else
 	t_peer=""
 fi

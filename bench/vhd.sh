@@ -6,14 +6,9 @@
 # (filesystem, busybox, app) plus the kernel and the bench's bulk packages
 # (bench/build.sh makes them).  Prints lines starting with "vhd:".
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${AZL_BUILD:-$top/build}
-case $build in /*) ;; *) build=$top/$build ;; esac
-AZL=${AZL:-$build/azl-compose}
-export AZL_BUILD=$build AZL_TOP=$top
+. "$(dirname "$0")/lib.sh"
 w=$build/bench/vhd
 mkdir -p "$w"
-runs=${BUILD_RUNS:-3}
 bulk=$build/bench/build/bulk-repo
 [ -f "$bulk/repodata/repomd.xml" ] || { echo "vhd: run bench/build.sh first (it makes $bulk)"; exit 1; }
 
@@ -40,21 +35,10 @@ mkdir -p "$w/vhd" "$w/oci"
 manifest "$w/vhd/bench.yaml" "  vhd: {size: 1GiB}"
 manifest "$w/oci/bench.yaml" "  oci: {compression: zstd}"
 
-best() { # command... -> best wall seconds of $runs
-	local b="" i s e t
-	for ((i = 0; i < runs; i++)); do
-		s=$(date +%s.%N)
-		"$@" >/dev/null 2>&1 || { echo "vhd: FAILED: $*" >&2; return 1; }
-		e=$(date +%s.%N)
-		t=$(echo "$e - $s" | bc)
-		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc)" = 1 ]; then b=$t; fi
-	done
-	printf '%.3f\n' "$b"
-}
 "$AZL" -q build "$w/vhd/bench.yaml" -o "$w/vhd/out" --cache-dir "$w/cache" >/dev/null
 "$AZL" -q build "$w/oci/bench.yaml" -o "$w/oci/out" --cache-dir "$w/cache" >/dev/null
-t_vhd=$(best "$AZL" -q build "$w/vhd/bench.yaml" -o "$w/vhd/out" --cache-dir "$w/cache" --offline)
-t_oci=$(best "$AZL" -q build "$w/oci/bench.yaml" -o "$w/oci/out" --cache-dir "$w/cache" --offline)
+t_vhd=$(best_of "$AZL" -q build "$w/vhd/bench.yaml" -o "$w/vhd/out" --cache-dir "$w/cache" --offline)
+t_oci=$(best_of "$AZL" -q build "$w/oci/bench.yaml" -o "$w/oci/out" --cache-dir "$w/cache" --offline)
 
 # The peer route over the same tree (our OCI layer unpacked as root, once,
 # not timed) and the same ESP files (our UKI), to a fixed VHD of the same
@@ -96,7 +80,7 @@ peer() { bash -e "$w/peer.sh" "$w"; }
 mcopy -o -i "$w/vhd/out/bench.vhd@@1M" ::/EFI/BOOT/BOOTX64.EFI "$w/uki.efi"
 if [ "$(id -u)" -eq 0 ]; then
 	bash -e "$w/peer-tree.sh" "$w" # the same tree, unpacked once (not timed)
-	t_peer=$(best peer)
+	t_peer=$(best_of peer)
 else
 	t_peer=""
 fi
