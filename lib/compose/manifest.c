@@ -1495,6 +1495,7 @@ static const struct mkey vhd_keys[] = {
 	{ "bootloader", MT_CUSTOM, 0, "uki", V(systemd_boot), 0, conv_bootloader,
 	  NULL },
 	{ "esp_size", MT_CUSTOM, 0, "64MiB", V(esp_size), 0, conv_disk_size, NULL },
+	{ "boot_size", MT_CUSTOM, 0, NULL, V(boot_size), 0, conv_disk_size, NULL },
 };
 #undef V
 

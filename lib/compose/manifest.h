@@ -53,6 +53,7 @@ struct azl_manifest_vhd {
 	bool raw;           /* format: raw (.img) instead of vhd (default) */
 	bool systemd_boot;  /* bootloader: systemd-boot instead of uki */
 	uint64_t esp_size;  /* bytes; default 64 MiB */
+	uint64_t boot_size; /* bytes; 0: no separate /boot (XBOOTLDR) partition */
 };
 
 struct azl_manifest {

@@ -127,6 +127,35 @@ assert_exit 1 "$AZL" build stub.yaml -o out --cache-dir "$t/cache"
 assert_contains "$ERR" "/nonexistent/linuxx64.efi.stub"
 assert_no_file out/stub.vhd
 
+# A separate /boot: an XBOOTLDR partition (vfat) between the ESP and root,
+# holding the image's /boot and, with systemd-boot, the UKI (Boot Loader
+# Specification); the root filesystem keeps /boot only as a mount point;
+# the UKI's root= names the third partition.
+manifest "$t/xboot.yaml" 256MiB "format: raw" "bootloader: systemd-boot" "boot_size: 32MiB"
+printf 'directories:\n  - path: /boot/extra\nfiles:\n  - path: /boot/marker.txt\n    content: "on xbootldr\\n"\n' >>"$t/xboot.yaml"
+assert_exit 0 "$AZL" build xboot.yaml -o out --cache-dir "$t/cache"
+sfdisk --dump out/xboot.img >"$t/xdump" || fail "sfdisk --dump of the XBOOTLDR disk"
+assert_contains "$t/xdump" "type=BC13C2FF-59E6-4262-A352-B275FD6F7172"
+assert_contains "$t/xdump" 'name="xbootldr"'
+xb_start=$(sed -n 's/.*: start= *\([0-9]*\), size= *\([0-9]*\), type=BC13.*/\1 \2/p' "$t/xdump")
+assert_eq "$xb_start" "133120 65536" "XBOOTLDR after the 64 MiB ESP, 32 MiB"
+xroot=$(sed -n 's/.*: start= *\([0-9]*\), .*type=4F68.*uuid=\([0-9A-F-]*\).*/\1 \2/p' "$t/xdump")
+assert_eq "${xroot%% *}" "198656" "root after XBOOTLDR"
+mdir -b -i "out/xboot.img@@65M" -/ ::/ >"$t/xmdir" || fail "mdir of XBOOTLDR"
+assert_contains "$t/xmdir" "::/EFI/Linux/xboot.efi"
+mcopy -i "out/xboot.img@@65M" ::/marker.txt "$t/marker" || fail "mcopy /boot/marker.txt"
+assert_eq "$(cat "$t/marker")" "on xbootldr" "/boot content on XBOOTLDR"
+mdir -b -i "out/xboot.img@@1M" -/ ::/ >"$t/xesp"
+assert_not_contains "$t/xesp" "xboot.efi"
+dd if=out/xboot.img of="$t/xroot.ext4" bs=512 skip="${xroot%% *}" status=none
+e2fsck -fn "$t/xroot.ext4" >"$t/xfsck" 2>&1 || { cat "$t/xfsck" >&2; fail "e2fsck on the root next to XBOOTLDR"; }
+debugfs -R "ls /boot" "$t/xroot.ext4" 2>/dev/null >"$t/xbootls"
+assert_not_contains "$t/xbootls" "marker.txt"
+mcopy -i "out/xboot.img@@65M" ::/EFI/Linux/xboot.efi "$t/xuki.efi" || fail "UKI on XBOOTLDR"
+objcopy -O binary --only-section=.cmdline "$t/xuki.efi" "$t/xcmdline"
+xr_uuid=$(echo "${xroot#* }" | tr 'A-F' 'a-f')
+assert_contains "$t/xcmdline" "root=PARTUUID=$xr_uuid"
+
 # Errors.  A disk too small for the content says how much it needs.
 manifest "$t/small.yaml" 66MiB
 assert_exit 2 "$AZL" build small.yaml -o out --cache-dir "$t/cache"

@@ -43,8 +43,8 @@ YAML
 }
 
 # boot DISK LOG: OVMF + the disk as the only drive.
-boot() {
-	local rc=0
+boot() { # disk log [root device, default vda2]
+	local rc=0 dev=${3:-vda2}
 	cp /usr/share/ovmf/OVMF.fd "$t/ovmf.fd"
 	# TCG: /dev/kvm exists on the build machines but hangs; a UKI boots in
 	# about 20-60 s here, 180 s bounds a hang.
@@ -55,10 +55,10 @@ boot() {
 		tail -n 40 "$2" >&2
 		fail "$1: no AZL-VHD-BOOT-OK on the serial console (qemu exit $rc)"
 	fi
-	# The image's own root filesystem: ext4 on the second partition.
-	assert_contains "$2" "AZL-VHD-BOOT-OK root=/dev/vda2,ext4"
+	# The image's own root filesystem: ext4 on the root partition.
+	assert_contains "$2" "AZL-VHD-BOOT-OK root=/dev/$dev,ext4"
 	assert_contains "$2" "Run /init as init process"
-	assert_contains "$2" "EXT4-fs (vda2): mounted filesystem"
+	assert_contains "$2" "EXT4-fs ($dev): mounted filesystem"
 	assert_not_contains "$2" "azl-initramfs: root device"
 	[ $rc -eq 0 ] || fail "$1: qemu exit $rc (the image powers off after the marker)"
 }
@@ -74,3 +74,10 @@ manifest "$t/sdboot.yaml" "bootloader: systemd-boot"
 assert_exit 0 "$AZL" build sdboot.yaml -o out --cache-dir "$t/cache"
 boot out/sdboot.vhd "$t/serial-sd.log"
 echo "systemd-boot -> UKI booted"
+
+# A separate /boot (XBOOTLDR, vfat): systemd-boot on the ESP finds the UKI
+# on XBOOTLDR (Boot Loader Specification); root is the third partition.
+manifest "$t/xboot.yaml" "bootloader: systemd-boot" "boot_size: 32MiB"
+assert_exit 0 "$AZL" build xboot.yaml -o out --cache-dir "$t/cache"
+boot out/xboot.vhd "$t/serial-xb.log" vda3
+echo "systemd-boot -> UKI on XBOOTLDR booted"

@@ -332,7 +332,7 @@ static void test_vhd_keys(void)
 		"packages: [a]\nkernel:\n  cmdline: \"console=ttyS0 quiet\"\n"
 		"  initrd: boot/initrd.img\n  stub: /opt/linuxx64.efi.stub\n"
 		"outputs:\n  vhd:\n    size: 4G\n    format: raw\n"
-		"    bootloader: systemd-boot\n    esp_size: 128MiB\n", &err);
+		"    bootloader: systemd-boot\n    esp_size: 128MiB\n    boot_size: 256MiB\n", &err);
 	char want[PATH_MAX + 32];
 
 	CHECK(m && m->vhd && m->kernel);
@@ -343,6 +343,7 @@ static void test_vhd_keys(void)
 	}
 	CHECK(m->vhd->size == 4ull << 30 && m->vhd->raw && m->vhd->systemd_boot);
 	CHECK(m->vhd->esp_size == 128ull << 20);
+	CHECK(m->vhd->boot_size == 256ull << 20);
 	CHECK(m->oci == NULL);
 	CHECK_STR(m->kernel->cmdline, "console=ttyS0 quiet");
 	snprintf(want, sizeof(want), "%s/boot/initrd.img", tmpdir);
@@ -356,6 +357,7 @@ static void test_vhd_keys(void)
 	if (m && m->vhd) {
 		CHECK(m->vhd->size == 512ull << 20 && !m->vhd->raw && !m->vhd->systemd_boot);
 		CHECK(m->vhd->esp_size == 64ull << 20);
+		CHECK(m->vhd->boot_size == 0);
 		CHECK(m->kernel == NULL);
 	}
 	azl_manifest_free(m);
@@ -565,6 +567,7 @@ static const struct bad bad_cases[] = {
 	{ P "outputs: {vhd: {size: 4GiB, bootloader: grub}}\n", "4:41: key 'outputs.vhd.bootloader'",
 	  "expected uki or systemd-boot, got 'grub'" },
 	{ P "outputs: {vhd: {size: 4GiB, esp_size: 64MB}}\n", "4:39: key 'outputs.vhd.esp_size'", "bad size '64MB'" },
+	{ P "outputs: {vhd: {size: 4GiB, boot_size: 1000KiB}}\n", "4:40: key 'outputs.vhd.boot_size'", "whole number of MiB" },
 	{ P "kernel: {cmdline: \"root=/dev/sda\"}\n", "4:19: key 'kernel.cmdline'", "root= is added by the build" },
 	{ P "kernel: {cmdline: \"a\\nb\"}\n", "4:19: key 'kernel.cmdline'", "control characters" },
 	{ P "kernel: {initrd: [a]}\n", "4:18: key 'kernel.initrd'", "expected a string, got a list" },
