@@ -47,19 +47,6 @@ static int sample(enum azl_comp comp, struct azl_buf *out)
 	return azl_cpio_close(c, NULL, &err);
 }
 
-static char *run(const char *cmd)
-{
-	struct azl_buf b = AZL_BUF_INIT;
-	char chunk[4096];
-	size_t n;
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return azl_xstrdup("");
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		azl_buf_add(&b, chunk, n);
-	pclose(p);
-	return azl_buf_detach(&b);
-}
 
 static void test_roundtrip(void)
 {
@@ -76,12 +63,12 @@ static void test_roundtrip(void)
 	CHECK(azl_write_file_atomic(path, a.data, a.len, 0644, &err) == 0);
 
 	cmd = azl_xasprintf("cpio -it --quiet < %s", path);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "dev\ndev/console\ninit\nusr\nusr/bin\nusr/bin/sh\nusr/data\nusr-x\n");
 	free(out);
 	free(cmd);
 	cmd = azl_xasprintf("cpio -itv --quiet < %s", path);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_CONTAINS(out, "crw-------   1 root     root       5,   1 Nov 14  2023 dev/console");
 	CHECK_CONTAINS(out, "lrwxrwxrwx   1 root     root            7 Nov 14  2023 usr/bin/sh -> busybox");
 	CHECK_CONTAINS(out, "-rw-r--r--   1 root     root        70000 Nov 14  2023 usr/data");
@@ -91,7 +78,7 @@ static void test_roundtrip(void)
 	/* Extraction (no devices as a test may lack the privilege). */
 	cmd = azl_xasprintf("cd %s && cpio -id --quiet --no-absolute-filenames "
 			    "'init' 'usr/*' < a.cpio && cat init && wc -c < usr/data", dir);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "#!/bin/sh\necho hi\n70000\n");
 	free(out);
 	free(cmd);
@@ -122,12 +109,12 @@ static void test_compressed(void)
 		CHECK(azl_write_all(fd, z.data, z.len) == 0);
 		close(fd);
 		cmd = azl_xasprintf("%s %s | cpio -it --quiet | tail -1", tools[i], path);
-		out = run(cmd);
+		out = t_run(cmd);
 		CHECK_STR(out, "usr-x\n");
 		free(out);
 		free(cmd);
 		cmd = azl_xasprintf("%s %s | wc -c", tools[i], path);
-		out = run(cmd);
+		out = t_run(cmd);
 		CHECK(strtoul(out, NULL, 10) == plain.len);
 		free(out);
 		free(cmd);

@@ -35,25 +35,6 @@ static const char long_target[] =
 	"../../some/very/long/relative/path/that/does/not/fit/in/the/inode/"
 	"i_block/array/target";
 
-static void add(struct azl_fs *fs, const char *path, enum azl_ftype t,
-		uint32_t mode, struct azl_node *tmpl)
-{
-	struct azl_node n = {0};
-	struct azl_err err = {0};
-	if (tmpl)
-		n = *tmpl;
-	n.path = azl_xstrdup(path);
-	n.type = t;
-	n.mode = mode;
-	if (!n.mtime)
-		n.mtime = 1600000000;
-	if (azl_fs_add(fs, &n, &err) < 0) {
-		fprintf(stderr, "add %s: %s\n", path, err.msg);
-		exit(1);
-	}
-	if (tmpl)
-		memset(tmpl, 0, sizeof(*tmpl));
-}
 
 static void add_file(struct azl_fs *fs, const char *path, uint32_t mode,
 		     uint64_t off, uint64_t size, uint32_t hl)
@@ -63,7 +44,7 @@ static void add_file(struct azl_fs *fs, const char *path, uint32_t mode,
 	n.data_offset = off;
 	n.size = size;
 	n.hardlink_group = hl;
-	add(fs, path, AZL_FT_REG, mode, &n);
+	t_add_node(fs, path, AZL_FT_REG, mode, &n);
 }
 
 static void add_inline(struct azl_fs *fs, const char *path, const char *text,
@@ -75,7 +56,7 @@ static void add_inline(struct azl_fs *fs, const char *path, const char *text,
 	n.uid = uid;
 	n.gid = gid;
 	n.mtime = mtime;
-	add(fs, path, AZL_FT_REG, 0644, &n);
+	t_add_node(fs, path, AZL_FT_REG, 0644, &n);
 }
 
 /* 5 MiB of a byte pattern, one zero block, then the "sparse" region:
@@ -107,29 +88,29 @@ static struct azl_fs *sample_model(void)
 	struct azl_node n = {0};
 
 	azl_fs_get(fs, "/")->mtime = 1500000000;
-	add(fs, "/dev", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/etc", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/home", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/dev", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/etc", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/home", AZL_FT_DIR, 0755, NULL);
 	n.uid = 1000, n.gid = 1000, n.mtime = 1650000000;
-	add(fs, "/home/user", AZL_FT_DIR, 0700, &n);
-	add(fs, "/run", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr/bin", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr/lib", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr/sbin", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr/share", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr/share/big", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/var", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/var/cache", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/home/user", AZL_FT_DIR, 0700, &n);
+	t_add_node(fs, "/run", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr/bin", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr/lib", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr/sbin", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr/share", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr/share/big", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/var", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/var/cache", AZL_FT_DIR, 0755, NULL);
 
 	n.rdev_major = 1, n.rdev_minor = 3;
-	add(fs, "/dev/null", AZL_FT_CHR, 0666, &n);
+	t_add_node(fs, "/dev/null", AZL_FT_CHR, 0666, &n);
 	n.rdev_major = 8, n.rdev_minor = 0, n.gid = 6;
-	add(fs, "/dev/sda", AZL_FT_BLK, 0660, &n);
+	t_add_node(fs, "/dev/sda", AZL_FT_BLK, 0660, &n);
 	n.rdev_major = 300, n.rdev_minor = 70000;
-	add(fs, "/dev/wide", AZL_FT_CHR, 0600, &n);
-	add(fs, "/run/initctl", AZL_FT_FIFO, 0600, NULL);
-	add(fs, "/run/sock", AZL_FT_SOCK, 0755, NULL);
+	t_add_node(fs, "/dev/wide", AZL_FT_CHR, 0600, &n);
+	t_add_node(fs, "/run/initctl", AZL_FT_FIFO, 0600, NULL);
+	t_add_node(fs, "/run/sock", AZL_FT_SOCK, 0755, NULL);
 
 	add_inline(fs, "/etc/os-release", "ID=azl\nVERSION_ID=1\n", 0, 0, SDE);
 	/* Too big for the inode's spare room: goes to an xattr block. */
@@ -166,12 +147,12 @@ static struct azl_fs *sample_model(void)
 	n.xattrs[0].value = azl_xmalloc(sizeof(cap));
 	memcpy(n.xattrs[0].value, cap, sizeof(cap));
 	n.xattrs[0].len = sizeof(cap);
-	add(fs, "/usr/bin/ping", AZL_FT_REG, 0755, &n);
+	t_add_node(fs, "/usr/bin/ping", AZL_FT_REG, 0755, &n);
 
 	n.link_target = azl_xstrdup("bash");
-	add(fs, "/usr/bin/sh", AZL_FT_SYMLINK, 0777, &n);
+	t_add_node(fs, "/usr/bin/sh", AZL_FT_SYMLINK, 0777, &n);
 	n.link_target = azl_xstrdup(long_target);
-	add(fs, "/usr/lib/long", AZL_FT_SYMLINK, 0777, &n);
+	t_add_node(fs, "/usr/lib/long", AZL_FT_SYMLINK, 0777, &n);
 
 	for (int i = 0; i < 500; i++) {
 		char p[64], text[64];
@@ -557,7 +538,7 @@ static void test_missing_content(void)
 
 	n.data_path = azl_xasprintf("%s/gone", tmpdir);
 	n.size = 10;
-	add(fs, "/f", AZL_FT_REG, 0644, &n);
+	t_add_node(fs, "/f", AZL_FT_REG, 0644, &n);
 	opts_for(&o, "bad");
 	snprintf(img, sizeof(img), "%s/bad.img", tmpdir);
 	CHECK(azl_emit_ext4(fs, &o, img, NULL, &err) < 0);
@@ -612,13 +593,13 @@ static void add_tree(struct azl_fs *fs, const char *host, const char *path,
 		struct stat st;
 		struct azl_node n = {0};
 		if (lstat(hp, &st) == 0 && S_ISDIR(st.st_mode)) {
-			add(fs, mp, AZL_FT_DIR, st.st_mode & 07777, &n);
+			t_add_node(fs, mp, AZL_FT_DIR, st.st_mode & 07777, &n);
 			add_tree(fs, hp, mp, bytes);
 		} else if (S_ISREG(st.st_mode)) {
 			n.data_path = azl_xstrdup(hp);
 			n.size = (uint64_t)st.st_size;
 			*bytes += n.size;
-			add(fs, mp, AZL_FT_REG, st.st_mode & 07777, &n);
+			t_add_node(fs, mp, AZL_FT_REG, st.st_mode & 07777, &n);
 		}
 		free(hp);
 		free(mp);

@@ -26,23 +26,6 @@
 static char data_file[] = "/tmp/azl-oci-data-XXXXXX";
 static const size_t big_size = 3u << 20;
 
-static void add(struct azl_fs *fs, const char *path, enum azl_ftype t,
-		uint32_t mode, struct azl_node *tmpl)
-{
-	struct azl_node n = {0};
-	struct azl_err err = {0};
-	if (tmpl)
-		n = *tmpl;
-	n.path = azl_xstrdup(path);
-	n.type = t;
-	n.mode = mode;
-	if (!n.mtime)
-		n.mtime = 1600000000;
-	if (azl_fs_add(fs, &n, &err) < 0) {
-		fprintf(stderr, "add %s: %s\n", path, err.msg);
-		exit(1);
-	}
-}
 
 static void add_file(struct azl_fs *fs, const char *path, uint32_t mode,
 		     uint64_t off, uint64_t size, uint32_t hl)
@@ -52,7 +35,7 @@ static void add_file(struct azl_fs *fs, const char *path, uint32_t mode,
 	n.data_offset = off;
 	n.size = size;
 	n.hardlink_group = hl;
-	add(fs, path, AZL_FT_REG, mode, &n);
+	t_add_node(fs, path, AZL_FT_REG, mode, &n);
 }
 
 static struct azl_fs *sample_model(void)
@@ -62,17 +45,17 @@ static struct azl_fs *sample_model(void)
 	/* VFS_CAP_REVISION_2, cap_net_raw (13) permitted+effective. */
 	static const unsigned char cap[20] = { 0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0 };
 
-	add(fs, "/etc", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/usr/bin", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/dev", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/run", AZL_FT_DIR, 0755, NULL);
-	add(fs, "/home", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/etc", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/usr/bin", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/dev", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/run", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/home", AZL_FT_DIR, 0755, NULL);
 
 	n.data = (unsigned char *)azl_xstrdup("ID=azl\nVERSION_ID=1\n");
 	n.size = strlen((char *)n.data);
 	n.mtime = SDE;
-	add(fs, "/etc/os-release", AZL_FT_REG, 0644, &n);
+	t_add_node(fs, "/etc/os-release", AZL_FT_REG, 0644, &n);
 
 	add_file(fs, "/usr/bin/big", 0755, 17, big_size, 0);
 	add_file(fs, "/usr/bin/hard1", 0755, 100, 5000, 7);
@@ -87,24 +70,24 @@ static struct azl_fs *sample_model(void)
 	n.xattrs[0].value = azl_xmalloc(sizeof(cap));
 	memcpy(n.xattrs[0].value, cap, sizeof(cap));
 	n.xattrs[0].len = sizeof(cap);
-	add(fs, "/usr/bin/ping", AZL_FT_REG, 04755, &n);
+	t_add_node(fs, "/usr/bin/ping", AZL_FT_REG, 04755, &n);
 
 	memset(&n, 0, sizeof(n));
 	n.link_target = azl_xstrdup("usr/bin");
-	add(fs, "/bin", AZL_FT_SYMLINK, 0777, &n);
+	t_add_node(fs, "/bin", AZL_FT_SYMLINK, 0777, &n);
 
 	memset(&n, 0, sizeof(n));
 	n.rdev_major = 1;
 	n.rdev_minor = 3;
-	add(fs, "/dev/null", AZL_FT_CHR, 0666, &n);
-	add(fs, "/run/initctl", AZL_FT_FIFO, 0600, NULL);
+	t_add_node(fs, "/dev/null", AZL_FT_CHR, 0666, &n);
+	t_add_node(fs, "/run/initctl", AZL_FT_FIFO, 0600, NULL);
 
 	memset(&n, 0, sizeof(n));
 	n.uid = n.gid = 1000;
 	n.user = azl_xstrdup("app");
 	n.group = azl_xstrdup("app");
-	add(fs, "/home/app", AZL_FT_DIR, 0700, &n);
-	add(fs, "/run/sock", AZL_FT_SOCK, 0600, NULL);
+	t_add_node(fs, "/home/app", AZL_FT_DIR, 0700, &n);
+	t_add_node(fs, "/run/sock", AZL_FT_SOCK, 0600, NULL);
 	return fs;
 }
 
@@ -403,7 +386,7 @@ static void test_errors(struct azl_fs *fs, const char *dir)
 	/* Content that vanished: fails naming the node, no output left. */
 	n.data_path = azl_xstrdup("/nonexistent/azl-blob");
 	n.size = 10;
-	add(fs, "/etc/gone", AZL_FT_REG, 0644, &n);
+	t_add_node(fs, "/etc/gone", AZL_FT_REG, 0644, &n);
 	o = sample_opts(AZL_COMP_ZSTD, 2);
 	azl_err_clear(&err);
 	CHECK(azl_emit_oci(fs, &o, p, NULL, &err) == -ENOENT);
@@ -450,8 +433,8 @@ static void test_locale(const char *dir)
 	struct azl_node n = {0};
 
 	n.user = azl_xstrdup("j\xc3\xb6rg");
-	add(fs, "/caf\xc3\xa9", AZL_FT_DIR, 0755, &n);
-	add(fs, "/bad\xff", AZL_FT_DIR, 0755, NULL);
+	t_add_node(fs, "/caf\xc3\xa9", AZL_FT_DIR, 0755, &n);
+	t_add_node(fs, "/bad\xff", AZL_FT_DIR, 0755, NULL);
 	CHECK(setlocale(LC_ALL, "C") != NULL);
 	emit(fs, AZL_COMP_NONE, 1, p1, &r1);
 	CHECK(setlocale(LC_ALL, "C.UTF-8") != NULL);

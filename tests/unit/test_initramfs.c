@@ -175,19 +175,6 @@ static int buf_sink(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
-static char *run(const char *cmd)
-{
-	struct azl_buf b = AZL_BUF_INIT;
-	char chunk[4096];
-	size_t n;
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return azl_xstrdup("");
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		azl_buf_add(&b, chunk, n);
-	pclose(p);
-	return azl_buf_detach(&b);
-}
 
 static int write_one(struct azl_fs *fs, enum azl_comp comp, struct azl_buf *out,
 		     struct azl_err *err)
@@ -221,7 +208,7 @@ static void test_archive(void)
 	CHECK(azl_write_file_atomic(path, a.data, a.len, 0644, &err) == 0);
 
 	cmd = azl_xasprintf("cpio -it --quiet < %s", path);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "bin\nbin/busybox\ndev\ndev/console\ninit\nnewroot\nproc\nsys\nusr\nusr/lib\n"
 		       "usr/lib/modules\nusr/lib/modules/" KV "\nusr/lib/modules/" KV "/kernel\n"
 		       "usr/lib/modules/" KV "/kernel/drivers\n"
@@ -242,7 +229,7 @@ static void test_archive(void)
 			    "usr/lib/modules/" KV "/kernel/drivers/md/dm-verity.ko && "
 			    "grep insmod init | sed 's/ ||.*//' && cmp bin/busybox /bin/busybox && "
 			    "echo busybox-same", dir);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "module virtio_blk (was xz)\nmodule dm-verity (was zstd)\n"
 		       "$bb insmod " MD "/kernel/drivers/virtio/virtio_ring.ko\n"
 		       "$bb insmod " MD "/kernel/drivers/virtio/virtio.ko\n"
@@ -256,7 +243,7 @@ static void test_archive(void)
 
 	/* The script itself parses (busybox sh -n). */
 	cmd = azl_xasprintf("cd %s && /bin/busybox sh -n init && echo syntax-ok", dir);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "syntax-ok\n");
 	free(out);
 	free(cmd);
@@ -265,7 +252,7 @@ static void test_archive(void)
 	CHECK(write_one(fs, AZL_COMP_GZIP, &b, &err) == 0);
 	CHECK(azl_write_file_atomic(path, b.data, b.len, 0644, &err) == 0);
 	cmd = azl_xasprintf("gzip -dc < %s | wc -c", path);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK(strtoul(out, NULL, 10) == a.len);
 	free(out);
 	free(cmd);

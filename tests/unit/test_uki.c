@@ -29,19 +29,6 @@
 
 #define SDE 1700000000
 
-static char *run(const char *cmd)
-{
-	struct azl_buf b = AZL_BUF_INIT;
-	char chunk[4096];
-	size_t n;
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return azl_xstrdup("");
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
-		azl_buf_add(&b, chunk, n);
-	pclose(p);
-	return azl_buf_detach(&b);
-}
 
 static void add(struct azl_fs *fs, const char *path, enum azl_ftype t,
 		const char *data)
@@ -100,7 +87,7 @@ static char *dump(const char *dir, const char *sec)
 {
 	char *cmd = azl_xasprintf("cd %s && objcopy --dump-section %s=sec.out a.efi junk.efi "
 				  "2>&1 && cat sec.out", dir, sec);
-	char *out = run(cmd);
+	char *out = t_run(cmd);
 	free(cmd);
 	return out;
 }
@@ -123,13 +110,13 @@ static void test_uki(void)
 	CHECK(build(fs, dir, "b.efi", &origin, &err) == 0);
 
 	cmd = azl_xasprintf("cmp %s/a.efi %s/b.efi && echo same", dir, dir);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "same\n");
 	free(out);
 	free(cmd);
 
 	cmd = azl_xasprintf("objdump -h %s/a.efi | awk '$1 ~ /^[0-9]+$/ {print $2, $3}'", dir);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_CONTAINS(out, ".sdmagic");
 	CHECK_CONTAINS(out, ".osrel 00000017\n.cmdline 00000020\n.initrd 0000000c\n"
 			    ".linux 00000014\n");
@@ -151,7 +138,7 @@ static void test_uki(void)
 
 	/* sbverify parses every header; a gap or overlap is a warning. */
 	cmd = azl_xasprintf("sbverify --list %s/a.efi 2>&1; echo rc=$?", dir);
-	out = run(cmd);
+	out = t_run(cmd);
 	CHECK_STR(out, "No signature table present\nrc=0\n");
 	free(out);
 	free(cmd);
