@@ -494,6 +494,8 @@ static int write_outer(const char *out_path, struct blob *blobs, size_t nblobs,
 		return -EIO;
 	}
 	r = outer_entries(a, &s, blobs, nblobs, index, mtime);
+	if (r < 0) /* the entry's name alone does not say which archive */
+		azl_err_prefix(err, "%s", out_path);
 	if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
 		r = tar_fail(a, &s, out_path);
 	archive_write_free(a);

@@ -468,6 +468,7 @@ int azl_node_read(const struct azl_node *n,
 				n->path, (unsigned long long)n->size);
 	/* fn reports through its own context; still leave a trace here. */
 	if (r < 0 && err && !err->code)
-		azl_errf(err, r, "%s: writing content failed", n->path);
+		azl_errf(err, r, "%s: writing content failed: %s", n->path,
+			 strerror(-r));
 	return r;
 }
