@@ -71,4 +71,32 @@ clean:
 
 .PHONY: all unit check check-unit check-asan demo bench lint clean
 
+# --- fuzzing (tests/fuzz/README.md) ---------------------------------------
+#   make fuzz-build   clang libFuzzer targets in $(BUILD_FUZZ)/fuzz/
+#   make fuzz         each target for FUZZ_SECONDS, seeded from the fixtures;
+#                     fails on any crash, leak, timeout or broken invariant
+BUILD_FUZZ   ?= build-fuzz-bin
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+fuzz-build:
+	$(MAKE) BUILD=$(BUILD_FUZZ) CC=$(FUZZ_CC) \
+	  EXTRA_CFLAGS="-O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	  EXTRA_LDFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer" fuzz-bins
+
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/fuzz/fuzz_diff.h cmd/cmd_verify.c $(BUILD)/libazl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz -o $@ $< $(BUILD)/libazl.a $(LDFLAGS) $(LDLIBS)
+
+fuzz: all fuzz-build
+	AZL_BUILD=$(BUILD) AZL_FUZZ_BUILD=$(BUILD_FUZZ) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  bash tests/fuzz/run.sh
+
+.PHONY: fuzz fuzz-build fuzz-bins
+
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

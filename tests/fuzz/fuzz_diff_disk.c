@@ -1,0 +1,9 @@
+/* azl-compose diff's readers, seeded with VHD/GPT disks, ext4 and vfat images; see fuzz_diff.h. */
+#include "fuzz_diff.h"
+
+int azl_fuzz_diff_disk(const uint8_t *data, size_t size)
+{
+	return azl_fuzz_diff(data, size);
+}
+
+AZL_FUZZ_ENTRY(azl_fuzz_diff_disk)
