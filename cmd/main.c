@@ -14,6 +14,7 @@ extern const struct azl_cmd azl_cmd_rebuild;
 extern const struct azl_cmd azl_cmd_sign;
 extern const struct azl_cmd azl_cmd_verify;
 extern const struct azl_cmd azl_cmd_inspect;
+extern const struct azl_cmd azl_cmd_push;
 
 static const struct azl_cmd *const commands[] = {
 	&azl_cmd_lock,
@@ -24,6 +25,7 @@ static const struct azl_cmd *const commands[] = {
 	&azl_cmd_sign,
 	&azl_cmd_verify,
 	&azl_cmd_inspect,
+	&azl_cmd_push,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
