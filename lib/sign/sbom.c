@@ -413,7 +413,11 @@ static int read_one(json_t *pkg, struct azl_sbom_pkg *out)
 		return 0;
 	arch = purl_arch(purl);
 	out->nevra = azl_xasprintf("%s-%s.%s", name, evr, arch ? arch : "?");
-	snprintf(out->sha256, sizeof(out->sha256), "%s", sha ? sha : "");
+	/* Anything but 64 hex digits reads as "no checksum" (so it never
+	 * matches a lockfile): snprintf alone kept the first 64 characters of
+	 * a longer value, which could match. */
+	snprintf(out->sha256, sizeof(out->sha256), "%s",
+		 sha && azl_is_sha256_hex(sha) ? sha : "");
 	free(arch);
 	return 1;
 }
