@@ -12,7 +12,7 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  diffoscope-minimal
  libext2fs-dev comerr-dev e2fsprogs libguestfs-tools libguestfs-dev linux-image-cloud-amd64
  qemu-utils gdisk dosfstools mtools fdisk
- ovmf qemu-system-x86 systemd-boot-efi sbsigntool binutils
+ ovmf qemu-system-x86 systemd-boot-efi sbsigntool osslsigncode binutils
  libcap2-bin attr openssl file util-linux"
 missing=""
 for p in $PKGS; do
