@@ -304,7 +304,9 @@ char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256)
 	path = azl_xasprintf("%s/tmp/%s.XXXXXX.part", c->dir, sha256);
 	fd = mkostemps(path, 5, O_CLOEXEC);
 	if (fd < 0) {
+		int e = errno;
 		free(path);
+		errno = e; /* the caller says why (a full disk, say) */
 		return NULL;
 	}
 	close(fd);

@@ -35,7 +35,8 @@ void azl_cache_forget(struct azl_cache *c, const char *sha256);
 
 /* A fresh temporary path inside DIR/tmp for a download; caller frees and
  * unlinks it if not inserted.  Stable per (label) so a killed download can
- * be resumed: the same sha256 gives the same temporary name. */
+ * be resumed: the same sha256 gives the same temporary name.  NULL with
+ * errno set when no temporary file can be created. */
 char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256);
 
 /* Give up the claim on sha256's temporary name after a failed download

@@ -184,7 +184,8 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 	q->tmp = azl_cache_tmp_path(x->c, p->sha256);
 	if (!q->tmp) {
 		char *msg = azl_xasprintf("%s: %s: cannot create a temporary file in "
-					  "%s/tmp", q->nevra, q->url, azl_cache_dir(x->c));
+					  "%s/tmp: %s", q->nevra, q->url,
+					  azl_cache_dir(x->c), strerror(errno));
 		x->st.failed++;
 		event(x, p, AZL_PKG_FAILED, msg);
 		free(msg);
