@@ -1,12 +1,18 @@
 /* Reading .rpm headers and payloads through librpm; see rpmread.h. */
 #include "compose/rpmread.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rpm/header.h>
 #include <rpm/rpmarchive.h>
@@ -36,6 +42,8 @@ struct azl_payload {
 	struct azl_rpm *r;
 	FD_t gz;
 	rpmfi fi;
+	uint64_t entries;     /* archive entries read so far */
+	long last_fx;         /* index of the last one, -1 before any */
 };
 
 static atomic_uint_least64_t payload_opens;
@@ -91,6 +99,161 @@ static int read_header(const char *path, FD_t fd, Header *h,
 	}
 }
 
+/* ---- header sanity, before librpm sees the file ----
+ *
+ * librpm refuses absurd headers too, but prints its reason on stderr and
+ * returns a bare failure.  These are its own limits (rpm 4.18,
+ * lib/header.c: signature header 32 tags and 64 MiB, main header 0xffff
+ * tags and 256 MiB, 0xfffff values per array), checked here so the error
+ * names the package and the field, and nothing is allocated for a count a
+ * hostile file merely declares. */
+#define LEAD_SIZE 96
+#define SIG_TAGS_MAX 32u
+#define SIG_DATA_MAX (64u << 20)
+#define HDR_TAGS_MAX 0xffffu
+#define HDR_DATA_MAX 0x0fffffffu
+#define ARRAY_MAX 0xfffffu
+#define TYPE_MAX 9u /* RPM_I18NSTRING_TYPE */
+
+struct hdr_scan {
+	int fd;
+	const char *path;
+	char who[160];   /* "path (lead name N)" for messages */
+	uint64_t fsize;
+	uint64_t at;     /* offset of the header being checked */
+};
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static int read_at(struct hdr_scan *s, void *buf, size_t n, uint64_t at)
+{
+	ssize_t got = pread(s->fd, buf, n, (off_t)at);
+	return got == (ssize_t)n ? 0 : -1;
+}
+
+/* The lead's name (the package's own claim, printable bytes only): the
+ * header may be unreadable, and a message should still say which package. */
+static void lead_name(struct hdr_scan *s, const unsigned char *lead)
+{
+	char name[67];
+	size_t n = 0;
+
+	for (size_t i = 10; i < 76 && lead[i] && isprint(lead[i]); i++)
+		name[n++] = (char)lead[i];
+	name[n] = '\0';
+	snprintf(s->who, sizeof(s->who), "%s%s%s%s", s->path,
+		 n ? " (package " : "", name, n ? ")" : "");
+}
+
+static const char *tag_name(uint32_t tag)
+{
+	const char *n = rpmTagGetName((rpmTagVal)tag);
+	return n && strcmp(n, "(unknown)") ? n : "unknown";
+}
+
+/* Each index entry: a known type, data inside the store, and an array
+ * size librpm would accept.  The index is at most 0xffff * 16 bytes. */
+static int check_index(struct hdr_scan *s, const char *what, uint32_t il,
+		       uint32_t dl, struct azl_err *err)
+{
+	unsigned char *idx = azl_xmalloc((size_t)il * 16);
+	int rc = 0;
+
+	if (read_at(s, idx, (size_t)il * 16, s->at + 16) < 0) {
+		rc = azl_err_input(err, "%s: %s index is truncated", s->who, what);
+		goto out;
+	}
+	for (uint32_t i = 0; i < il; i++) {
+		const unsigned char *e = idx + (size_t)i * 16;
+		if (be32(e) == RPMTAG_BASENAMES && be32(e + 12) > ARRAY_MAX) {
+			rc = azl_err_input(err, "%s: %s declares %u files (tag Basenames), more than the %u rpm accepts",
+					   s->who, what, be32(e + 12), ARRAY_MAX);
+			goto out;
+		}
+	}
+	for (uint32_t i = 0; i < il && rc == 0; i++) {
+		const unsigned char *e = idx + (size_t)i * 16;
+		uint32_t tag = be32(e), type = be32(e + 4), off = be32(e + 8),
+			 count = be32(e + 12);
+		if (type > TYPE_MAX || off >= dl || count == 0)
+			rc = azl_err_input(err, "%s: %s tag %s (%u): bad entry (type %u, offset %u, count %u, data %u bytes)",
+					   s->who, what, tag_name(tag), tag, type,
+					   off, count, dl);
+		else if (type != 7 && count > ARRAY_MAX) /* 7: RPM_BIN_TYPE */
+			rc = azl_err_input(err, "%s: %s tag %s (%u) has %u values, more than the %u rpm accepts",
+					   s->who, what, tag_name(tag), tag, count,
+					   ARRAY_MAX);
+	}
+out:
+	free(idx);
+	return rc;
+}
+
+/* One header at s->at: magic, tag count and data size within limits and
+ * within the file.  Moves s->at past it. */
+static int check_header(struct hdr_scan *s, const char *what, uint32_t tmax,
+			uint32_t dmax, struct azl_err *err)
+{
+	static const unsigned char magic[4] = { 0x8e, 0xad, 0xe8, 0x01 };
+	unsigned char intro[16];
+	uint32_t il, dl;
+	uint64_t end;
+	int rc;
+
+	if (read_at(s, intro, sizeof(intro), s->at) < 0 || memcmp(intro, magic, 4))
+		return azl_err_input(err, "%s: no %s at offset %llu (bad magic or truncated)",
+				     s->who, what, (unsigned long long)s->at);
+	il = be32(intro + 8);
+	dl = be32(intro + 12);
+	if (il == 0 || il > tmax)
+		return azl_err_input(err, "%s: %s declares %u tags (the limit is %u)",
+				     s->who, what, il, tmax);
+	if (dl > dmax)
+		return azl_err_input(err, "%s: %s declares %u bytes of data (the limit is %u)",
+				     s->who, what, dl, dmax);
+	end = s->at + 16 + (uint64_t)il * 16 + dl;
+	if (end > s->fsize)
+		return azl_err_input(err, "%s: %s declares %u tags and %u bytes of data, but the file ends %llu bytes short",
+				     s->who, what, il, dl,
+				     (unsigned long long)(end - s->fsize));
+	rc = check_index(s, what, il, dl, err);
+	s->at = end;
+	return rc;
+}
+
+/* Lead, signature header (8-byte aligned end), main header. */
+static int check_headers(const char *path, struct azl_err *err)
+{
+	static const unsigned char lmagic[4] = { 0xed, 0xab, 0xee, 0xdb };
+	struct hdr_scan s = { .path = path, .at = LEAD_SIZE };
+	unsigned char lead[LEAD_SIZE];
+	struct stat st;
+	int rc = 0;
+
+	snprintf(s.who, sizeof(s.who), "%s", path);
+	s.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s.fd < 0)
+		return azl_errf(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(s.fd, &st) < 0 || read_at(&s, lead, sizeof(lead), 0) < 0 ||
+	    memcmp(lead, lmagic, 4)) {
+		rc = azl_err_input(err, "%s: not an rpm package", path);
+		goto out;
+	}
+	s.fsize = (uint64_t)st.st_size;
+	lead_name(&s, lead);
+	rc = check_header(&s, "signature header", SIG_TAGS_MAX, SIG_DATA_MAX, err);
+	s.at += (8 - s.at % 8) % 8;
+	if (rc == 0)
+		rc = check_header(&s, "header", HDR_TAGS_MAX, HDR_DATA_MAX, err);
+out:
+	close(s.fd);
+	return rc;
+}
+
 int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err)
 {
 	struct azl_rpm *r = azl_xcalloc(1, sizeof(*r));
@@ -98,6 +261,9 @@ int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err)
 
 	pthread_once(&rpm_once, rpm_init);
 	r->path = azl_xstrdup(path);
+	rc = check_headers(path, err);
+	if (rc < 0)
+		goto out;
 	r->fd = Fopen(path, "r.ufdio");
 	if (!r->fd || Ferror(r->fd)) {
 		rc = azl_errf(err, -ENOENT, "%s: cannot open: %s", path,
@@ -390,6 +556,7 @@ int azl_payload_open(struct azl_rpm *r, struct azl_payload **out,
 	}
 	p = azl_xcalloc(1, sizeof(*p));
 	p->r = r;
+	p->last_fx = -1;
 	/* Fdopen pushes the decompressor onto the same FD_t. */
 	p->gz = Fdopen(r->fd, mode);
 	r->fd = NULL;
@@ -415,19 +582,151 @@ out:
 	return rc;
 }
 
+static const char *file_path(struct azl_rpm *r, size_t fx)
+{
+	if (!r->paths[fx])
+		r->paths[fx] = rpmfilesFN(r->files, (int)fx);
+	return r->paths[fx];
+}
+
+/* Where a payload error happened, for messages: " after /last/entry". */
+static void where(struct azl_payload *p, char *out, size_t n)
+{
+	if (p->last_fx < 0)
+		snprintf(out, n, " at its first entry");
+	else
+		snprintf(out, n, " after %s", file_path(p->r, (size_t)p->last_fx));
+}
+
+/* One newc cpio header and name; *at advances past them. */
+static int cpio_head(FD_t gz, char **name, uint64_t *fsize, uint64_t *at)
+{
+	char hdr[110], num[9] = { 0 };
+	unsigned long nsz;
+	size_t npad;
+
+	*name = NULL;
+	if (Fread(hdr, 1, sizeof(hdr), gz) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, "07070", 5) || hdr[5] == 'X')
+		return -1; /* "07070X": rpm's stripped cpio has no names */
+	memcpy(num, hdr + 54, 8);
+	*fsize = strtoull(num, NULL, 16);
+	memcpy(num, hdr + 94, 8);
+	nsz = strtoul(num, NULL, 16);
+	if (nsz == 0 || nsz > PATH_MAX)
+		return -1;
+	npad = (4 - (sizeof(hdr) + nsz) % 4) % 4; /* header + name: 4-aligned */
+	*name = azl_xcalloc(1, nsz + npad + 1);
+	if (Fread(*name, 1, nsz + npad, gz) != (ssize_t)(nsz + npad)) {
+		free(*name);
+		*name = NULL;
+		return -1;
+	}
+	(*name)[nsz - 1] = '\0';
+	*at += sizeof(hdr) + nsz + npad;
+	return 0;
+}
+
+/* Read and drop n bytes; 0 when all were there. */
+static int cpio_skip(FD_t gz, uint64_t n, uint64_t *at)
+{
+	char buf[8192];
+
+	while (n) {
+		ssize_t got = Fread(buf, 1, n > sizeof(buf) ? sizeof(buf) : (size_t)n, gz);
+		if (got <= 0)
+			return -1;
+		n -= (uint64_t)got;
+		*at += (uint64_t)got;
+	}
+	return 0;
+}
+
+/* The name of cpio entry number k (0-based), read again from the start:
+ * librpm reports an entry it cannot map to the header without its name.
+ * The walk skips entries by their cpio sizes and gives up past `limit`
+ * decompressed bytes (about where librpm stopped), so it costs no more
+ * than the read that failed.  NULL when it cannot tell. */
+static char *cpio_name_at(const struct azl_rpm *r, uint64_t k, uint64_t limit)
+{
+	const char *compr = headerGetString(r->h, RPMTAG_PAYLOADCOMPRESSOR);
+	char *mode = azl_xasprintf("r.%s", compr ? compr : "gzip");
+	FD_t fd = Fopen(r->path, "r.ufdio"), gz = NULL;
+	Header h = NULL;
+	char *name = NULL;
+	uint64_t at = 0, fsize = 0;
+
+	if (!fd || read_header(r->path, fd, &h, NULL) < 0 ||
+	    !(gz = Fdopen(fd, mode)))
+		goto out;
+	fd = NULL; /* gz owns it now */
+	for (uint64_t i = 0; at <= limit + 4096; i++) {
+		if (cpio_head(gz, &name, &fsize, &at) < 0 || i == k)
+			break;
+		free(name);
+		name = NULL;
+		if (cpio_skip(gz, fsize + (4 - fsize % 4) % 4, &at) < 0)
+			break;
+	}
+out:
+	headerFree(h);
+	if (gz)
+		Fclose(gz);
+	if (fd)
+		Fclose(fd);
+	free(mode);
+	return name;
+}
+
+static int payload_error(struct azl_payload *p, int rc, struct azl_err *err)
+{
+	char *why = rpmfileStrerror(rc);
+	char *name = NULL;
+	char at[PATH_MAX + 16];
+
+	where(p, at, sizeof(at));
+	if (rc == RPMERR_UNMAPPED_FILE)
+		name = cpio_name_at(p->r, p->entries,
+				    (uint64_t)rpmfiArchiveTell(p->fi));
+	if (name)
+		azl_errf(err, -EIO, "%s (%s): payload entry \"%s\" is not a file of the header",
+			 p->r->path, p->r->nevra, name);
+	else
+		azl_errf(err, -EIO, "%s (%s): payload: %s%s%s", p->r->path,
+			 p->r->nevra, why, at, rc == RPMERR_BAD_MAGIC && p->last_fx >= 0 ?
+			 " (that entry holds more data than the header's size for it, or the archive is damaged)" : "");
+	free(why);
+	free(name);
+	return -EIO;
+}
+
+/* After the trailer: rpm writes nothing (cpio tools pad to 512 bytes).
+ * Anything more is data no header entry accounts for; read at most a
+ * block of it to know. */
+static int check_after_trailer(struct azl_payload *p, struct azl_err *err)
+{
+	unsigned char buf[513];
+	size_t got = Fread(buf, 1, sizeof(buf), p->gz);
+
+	for (size_t i = 0; i < got; i++)
+		if (buf[i] || got == sizeof(buf))
+			return azl_errf(err, -EIO, "%s (%s): payload: %s bytes after the archive's end (TRAILER!!!) that no header entry accounts for",
+					p->r->path, p->r->nevra,
+					got == sizeof(buf) ? "more than 512" : "non-zero");
+	return 0;
+}
+
 int azl_payload_next(struct azl_payload *p, size_t *fx, uint64_t *size,
 		     struct azl_err *err)
 {
 	for (;;) {
 		int rc = rpmfiNext(p->fi);
 		if (rc == RPMERR_ITER_END)
-			return 0;
-		if (rc < 0) {
-			char *why = rpmfileStrerror(rc);
-			azl_errf(err, -EIO, "%s: payload: %s", p->r->path, why);
-			free(why);
-			return -EIO;
-		}
+			return check_after_trailer(p, err);
+		if (rc < 0)
+			return payload_error(p, rc, err);
+		p->entries++;
+		p->last_fx = rc;
 		if (!rpmfiArchiveHasContent(p->fi))
 			continue;
 		*fx = (size_t)rc;
@@ -441,8 +740,8 @@ ssize_t azl_payload_read(struct azl_payload *p, void *buf, size_t len,
 {
 	ssize_t n = rpmfiArchiveRead(p->fi, buf, len);
 	if (n < 0)
-		return azl_errf(err, -EIO, "%s: payload: read error in %s",
-				p->r->path, rpmfiFN(p->fi));
+		return azl_errf(err, -EIO, "%s (%s): payload: read error in %s",
+				p->r->path, p->r->nevra, rpmfiFN(p->fi));
 	return n;
 }
 
