@@ -589,7 +589,7 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	if (r < 0)
 		goto out;
 	rep->name = azl_xstrdup(b.m->name);
-	if (!b.m->oci && !b.m->vhd) {
+	if (!b.m->oci && !b.m->vhd && !b.m->flatcar) {
 		r = azl_err_input(err, "%s: key 'outputs': nothing to build (add outputs: {oci: {}} or outputs: {vhd: {size: 4GiB}})",
 				  o->manifest_path);
 		goto out;
@@ -602,6 +602,8 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	if (b.m->oci && (r = emit_oci(&b, err)) < 0)
 		goto out;
 	if (b.m->vhd && (r = azl_build_emit_vhd(&b, err)) < 0)
+		goto out;
+	if (b.m->flatcar && (r = azl_build_emit_flatcar(&b, err)) < 0)
 		goto out;
 	if ((r = stage_record(&b, err)) < 0 || (r = publish(&b, err)) < 0)
 		goto out;

@@ -25,12 +25,17 @@
 
 #define MIB (1024ull * 1024ull)
 
+/* A bootable disk's parts; the boot files (initramfs, UKI, ESP) are shared
+ * by the VHD and the Flatcar-style disk. */
 struct vhd_job {
-	const struct azl_manifest_vhd *mv;
+	const struct azl_manifest_vhd *mv;    /* NULL for flatcar */
 	const struct azl_manifest_kernel *mk; /* may be NULL */
+	const char *what;            /* "outputs.vhd": message prefix */
+	bool systemd_boot, xbootldr;
+	char *cmdline_pre;           /* before root=: mount.usr=... (flatcar) */
 	char *dir;                   /* work/vhd: intermediates */
 	struct azl_kernel k;
-	struct azl_disk_part parts[3]; /* esp, [boot (XBOOTLDR)], root */
+	struct azl_disk_part parts[8]; /* esp, [boot (XBOOTLDR)], root; or flatcar's */
 	size_t nparts, root_ix;
 	struct azl_fat_file esp[3];
 	size_t nesp;
@@ -44,12 +49,12 @@ struct vhd_job {
 	char *root_img;
 };
 
-static void vhd_note_host(struct build *b, const char *what,
+static void vhd_note_host(struct build *b, const struct vhd_job *j, const char *what,
 			  const struct azl_efi_origin *o)
 {
 	if (!strcmp(o->where, "host"))
-		azl_build_warn(b, azl_xasprintf("note: outputs.vhd: %s taken from the build host: %s (sha256 %s); the image ships none",
-				      what, o->path, o->sha256));
+		azl_build_warn(b, azl_xasprintf("note: %s: %s taken from the build host: %s (sha256 %s); the image ships none",
+				      j->what, what, o->path, o->sha256));
 }
 
 /* The manifest's initramfs, or one generated from the image's model. */
@@ -73,7 +78,7 @@ static int vhd_initrd(struct build *b, struct vhd_job *j, struct azl_err *err)
 	r = azl_initramfs_write(b->fs, &j->k, &io, azl_zstream_fd_sink, &o.fd, NULL, err);
 	if (r < 0) {
 		azl_out_abort(&o);
-		return azl_err_prefix(err, "outputs.vhd: initramfs (or name one with kernel.initrd)");
+		return azl_err_prefix(err, "%s: initramfs (or name one with kernel.initrd)", j->what);
 	}
 	return azl_out_commit(&o, err);
 }
@@ -95,8 +100,9 @@ static int vhd_boot_files(struct build *b, struct vhd_job *j, struct azl_err *er
 	int r = azl_mkdir_p(esp, err);
 
 	azl_uuid_format(j->parts[j->root_ix].uuid, partuuid);
-	cmdline = azl_xasprintf("root=PARTUUID=%s%s%s", partuuid, *extra ? " " : "", extra);
-	if (r == 0 && j->mv->systemd_boot) {
+	cmdline = azl_xasprintf("%s%sroot=PARTUUID=%s%s%s", j->cmdline_pre ? j->cmdline_pre : "",
+				j->cmdline_pre ? " " : "", partuuid, *extra ? " " : "", extra);
+	if (r == 0 && j->systemd_boot) {
 		r = azl_uki_systemd_boot(b->fs, NULL, esp, &sdboot, err);
 		vhd_esp_add(j, "EFI/BOOT/BOOTX64.EFI", azl_path_join(esp, "EFI/BOOT/BOOTX64.EFI"));
 		vhd_esp_add(j, "loader/loader.conf", azl_path_join(esp, "loader/loader.conf"));
@@ -105,7 +111,7 @@ static int vhd_boot_files(struct build *b, struct vhd_job *j, struct azl_err *er
 		j->uki_fat = azl_xstrdup("EFI/BOOT/BOOTX64.EFI");
 	}
 	uki = azl_xasprintf("%s/uki.efi", j->dir);
-	if (j->mv->boot_size && j->mv->systemd_boot) {
+	if (j->xbootldr && j->systemd_boot) {
 		/* Boot Loader Specification: UKIs live on XBOOTLDR when there
 		 * is one; systemd-boot finds them there. */
 		j->boot = azl_xrealloc(j->boot, (j->nboot + 1) * sizeof(*j->boot));
@@ -119,11 +125,11 @@ static int vhd_boot_files(struct build *b, struct vhd_job *j, struct azl_err *er
 	if (r == 0)
 		r = azl_uki_build(b->fs, &j->k, &uo, uki, &stub, err);
 	if (r < 0)
-		azl_err_prefix(err, "outputs.vhd: %s", j->mv->systemd_boot ? "systemd-boot and UKI" : "UKI");
+		azl_err_prefix(err, "%s: %s", j->what, j->systemd_boot ? "systemd-boot and UKI" : "UKI");
 	if (r == 0) {
-		vhd_note_host(b, "EFI stub", &stub);
-		if (j->mv->systemd_boot)
-			vhd_note_host(b, "systemd-boot", &sdboot);
+		vhd_note_host(b, j, "EFI stub", &stub);
+		if (j->systemd_boot)
+			vhd_note_host(b, j, "systemd-boot", &sdboot);
 	}
 	free(esp);
 	free(cmdline);
@@ -261,12 +267,15 @@ static void vhd_job_release(struct vhd_job *j)
 	free(j->uki_fat);
 	free(j->initrd);
 	free(j->root_img);
+	free(j->cmdline_pre);
 	free(j->dir);
 }
 
 int azl_build_emit_vhd(struct build *b, struct azl_err *err)
 {
-	struct vhd_job j = { .mv = b->m->vhd, .mk = b->m->kernel };
+	struct vhd_job j = { .mv = b->m->vhd, .mk = b->m->kernel, .what = "outputs.vhd",
+			     .systemd_boot = b->m->vhd->systemd_boot,
+			     .xbootldr = b->m->vhd->boot_size != 0 };
 	struct azl_disk_layout l;
 	char *name = azl_xasprintf("%s.%s", b->m->name, j.mv->raw ? "img" : "vhd");
 	char *path = azl_path_join(b->work, name);
@@ -302,3 +311,294 @@ out:
 	return r;
 }
 
+
+/* --- flatcar: ESP, [BIOS-BOOT], USR-A (/usr + dm-verity), USR-B, OEM, ROOT ---
+ *
+ * Modelled on Flatcar Container Linux's disk_layout.json: the same labels,
+ * partition numbers (1 ESP, 2 BIOS-BOOT, 3 USR-A, 4 USR-B, 6 OEM, 9 ROOT), type GUIDs and the ChromeOS/Flatcar update-engine attribute bits on the
+ * USR partitions (cgpt's layout: priority bits 48-51, tries 52-55,
+ * successful 56).  USR-A holds NAME.usr.raw's bytes and, right after them
+ * (hash offset = the size of NAME.usr.raw), NAME.usr.verity; USR-B is empty
+ * for the A/B updater.  ROOT is the model without /usr (so /etc is populated
+ * from the image's /etc); /usr stays there as the mount point. */
+
+#define FLATCAR_TYPE_USR "5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6"    /* flatcar-usr */
+#define FLATCAR_TYPE_RESIZE "3884dd41-8582-4404-b9a8-e9b84f2df50e" /* flatcar-resize */
+#define FLATCAR_TYPE_DATA "0fc63daf-8483-4772-8e79-3d69d8477de4"   /* Linux data */
+#define FLATCAR_TYPE_BIOS "21686148-6449-6e6f-744e-656564454649"   /* BIOS boot */
+#define GPT_ATTR_PRIORITY(p) ((uint64_t)(p) << 48)
+#define GPT_ATTR_TRIES(t) ((uint64_t)(t) << 52)
+#define GPT_ATTR_SUCCESSFUL (1ull << 56)
+#define MAX_WARN_FILES 20
+
+struct flatcar_job {
+	const struct azl_manifest_flatcar *mf;
+	struct vhd_job d;            /* kernel, initramfs, UKI, ESP, parts */
+	char *usr_raw, *usr_verity;  /* work paths of the two payload files */
+	char *oem_img;              /* ROOT is d.root_img */
+	uint64_t usr_fs_size;
+	struct azl_verity_result vr;
+	size_t ix_usr_a, ix_root;
+};
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == 0);
+}
+
+static bool not_usr(void *ctx, const struct azl_node *n)
+{
+	(void)ctx;
+	return under(n->path, "/usr") && strcmp(n->path, "/usr") != 0;
+}
+
+/* Files an immutable image keeps outside /usr, /etc and /var: they live on
+ * ROOT, outside the verity-protected /usr, and an A/B update never changes
+ * them.  Directories (empty mount points like /home) and the merged-/usr
+ * symlinks (/bin -> usr/bin) are expected. */
+static void flatcar_warn_outside(struct build *b)
+{
+	size_t n = azl_fs_count(b->fs), found = 0;
+	struct azl_node *const *all = azl_fs_sorted(b->fs);
+	struct azl_buf names = AZL_BUF_INIT;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct azl_node *nd = all[i];
+		if (nd->type == AZL_FT_DIR || under(nd->path, "/usr") ||
+		    under(nd->path, "/etc") || under(nd->path, "/var"))
+			continue;
+		if (nd->type == AZL_FT_SYMLINK && !strchr(nd->path + 1, '/') &&
+		    nd->link_target && !strncmp(nd->link_target, "usr/", 4))
+			continue;
+		if (found++ < MAX_WARN_FILES)
+			azl_buf_addf(&names, "%s%s", found > 1 ? ", " : "", nd->path);
+	}
+	if (found)
+		azl_build_warn(b, azl_xasprintf("warning: outputs.flatcar: %zu file%s outside /usr, /etc and /var (on ROOT, not verity-protected, not updated by A/B updates): %s%s",
+						found, found == 1 ? "" : "s", (char *)names.data,
+						found > MAX_WARN_FILES ? ", ..." : ""));
+	azl_buf_release(&names);
+}
+
+/* NAME.usr.raw: /usr as a read-only ext4 of minimal size; it and its hash
+ * tree must fit usr_size. */
+static int flatcar_usr(struct build *b, struct flatcar_job *j, struct azl_err *err)
+{
+	struct azl_ext4_opts eo = { .mtime = b->sde, .label = "USR-A", .root = "/usr",
+				    .read_only = true };
+	uint64_t min = 0, tree;
+	int r;
+
+	if (!azl_fs_get(b->fs, "/usr"))
+		return azl_err_input(err, "%s: outputs.flatcar: the image has no /usr", b->m->path);
+	azl_seed_uuid(&b->seed, "ext4-uuid:usr", eo.uuid);
+	azl_seed_derive(&b->seed, "ext4-hash-seed:usr", eo.hash_seed, sizeof(eo.hash_seed));
+	if ((r = azl_ext4_min_size(b->fs, &eo, &min, err)) < 0)
+		return r;
+	/* A little room, as mkfs users leave; whole MiB either way. */
+	eo.size_bytes = (min + min / 50 + MIB - 1) / MIB * MIB;
+	tree = azl_verity_tree_size(eo.size_bytes);
+	if (eo.size_bytes + tree > j->mf->usr_size)
+		return azl_err_input(err, "%s: outputs.flatcar.usr_size: %llu MiB is too small for /usr: it needs at least %llu MiB (filesystem %llu MiB + dm-verity hash tree %llu KiB)",
+				     b->m->path, (unsigned long long)(j->mf->usr_size / MIB),
+				     (unsigned long long)((eo.size_bytes + tree + MIB - 1) / MIB),
+				     (unsigned long long)(eo.size_bytes / MIB),
+				     (unsigned long long)(tree / 1024));
+	j->usr_fs_size = eo.size_bytes;
+	return azl_emit_ext4(b->fs, &eo, j->usr_raw, NULL, err);
+}
+
+/* NAME.usr.verity (superblock + tree) and NAME.usr.roothash; salt and UUID
+ * from the build seed, so the root hash is the same on every rebuild. */
+static int flatcar_verity(struct build *b, struct flatcar_job *j, const char *roothash_path,
+			  struct azl_err *err)
+{
+	struct azl_verity_params p = { .salt_len = 32 };
+	struct azl_out o = { .fd = -1 };
+	int in = open(j->usr_raw, O_RDONLY | O_CLOEXEC), r;
+
+	if (in < 0)
+		return azl_errf(err, -errno, "%s: %s", j->usr_raw, strerror(errno));
+	azl_seed_derive(&b->seed, "verity-salt:usr", p.salt, p.salt_len);
+	azl_seed_uuid(&b->seed, "verity-uuid:usr", p.uuid);
+	r = azl_out_open(&o, j->usr_verity, 0644, err);
+	if (r == 0)
+		r = azl_verity_write(in, j->usr_fs_size, o.fd, 0, &p, &j->vr, err);
+	if (r == 0)
+		r = azl_out_commit(&o, err);
+	else
+		azl_out_abort(&o);
+	close(in);
+	if (r == 0) {
+		char *line = azl_xasprintf("%s\n", j->vr.root_hex);
+		r = azl_write_file_atomic(roothash_path, line, strlen(line), 0644, err);
+		free(line);
+	}
+	return r < 0 ? azl_err_prefix(err, "outputs.flatcar: dm-verity") : 0;
+}
+
+/* ROOT: the model without /usr's content; OEM: an empty ext4 labelled OEM. */
+static int flatcar_root(struct build *b, struct flatcar_job *j, struct azl_err *err)
+{
+	struct azl_ext4_opts eo = { .mtime = b->sde, .label = "ROOT", .exclude_fn = not_usr };
+	struct azl_ext4_opts oo = { .mtime = b->sde, .label = "OEM" };
+	struct azl_fs *empty = azl_fs_new();
+	uint64_t min = 0;
+	int r;
+
+	azl_seed_uuid(&b->seed, "ext4-uuid:root", eo.uuid);
+	azl_seed_derive(&b->seed, "ext4-hash-seed:root", eo.hash_seed, sizeof(eo.hash_seed));
+	r = azl_ext4_min_size(b->fs, &eo, &min, err);
+	if (r == 0 && j->mf->root_size && j->mf->root_size < min)
+		r = azl_err_input(err, "%s: outputs.flatcar.root_size: %llu MiB is too small: the root filesystem (everything but /usr) needs at least %llu MiB",
+				  b->m->path, (unsigned long long)(j->mf->root_size / MIB),
+				  (unsigned long long)(min / MIB));
+	eo.size_bytes = j->mf->root_size;
+	if (r == 0)
+		r = azl_emit_ext4(b->fs, &eo, j->d.root_img, NULL, err);
+	azl_seed_uuid(&b->seed, "ext4-uuid:oem", oo.uuid);
+	azl_seed_derive(&b->seed, "ext4-hash-seed:oem", oo.hash_seed, sizeof(oo.hash_seed));
+	oo.size_bytes = j->mf->oem_size;
+	struct azl_node *top = azl_fs_get(empty, "/");
+	if (top) {
+		top->mode = 0755;
+		top->mtime = b->sde;
+	}
+	if (r == 0)
+		r = azl_emit_ext4(empty, &oo, j->oem_img, NULL, err);
+	azl_fs_free(empty);
+	return r;
+}
+
+static struct azl_disk_part *flatcar_part(struct flatcar_job *j, unsigned number,
+					  const char *label, const char *type, uint64_t size)
+{
+	struct azl_disk_part *p = &j->d.parts[j->d.nparts++];
+	p->number = number;
+	p->label = label;
+	azl_guid_parse(type, p->type);
+	p->size = size;
+	return p;
+}
+
+static void flatcar_layout(struct build *b, struct flatcar_job *j, struct azl_disk_layout *l)
+{
+	struct azl_disk_part *p;
+
+	memset(j->d.parts, 0, sizeof(j->d.parts));
+	j->d.nparts = 0;
+	p = flatcar_part(j, 1, "EFI-SYSTEM", AZL_GPT_TYPE_ESP, j->mf->esp_size);
+	p->source = AZL_PART_FAT;
+	p->fat = (struct azl_fat_spec){ .files = j->d.esp, .nfiles = j->d.nesp,
+					.label = "EFI-SYSTEM", .mtime = b->sde };
+	if (j->mf->bios_boot)
+		flatcar_part(j, 2, "BIOS-BOOT", FLATCAR_TYPE_BIOS, 2 * MIB);
+	j->ix_usr_a = j->d.nparts;
+	p = flatcar_part(j, 3, "USR-A", FLATCAR_TYPE_USR, j->mf->usr_size);
+	p->attrs = GPT_ATTR_PRIORITY(1) | GPT_ATTR_TRIES(0) | GPT_ATTR_SUCCESSFUL;
+	p->source = AZL_PART_IMAGE;
+	p->image = j->usr_raw;
+	p->tail_image = j->usr_verity;
+	p->tail_offset = j->usr_fs_size;
+	flatcar_part(j, 4, "USR-B", FLATCAR_TYPE_USR, j->mf->usr_size);
+	p = flatcar_part(j, 6, "OEM", FLATCAR_TYPE_DATA, j->mf->oem_size);
+	p->source = AZL_PART_IMAGE;
+	p->image = j->oem_img;
+	j->ix_root = j->d.nparts;
+	j->d.root_ix = j->ix_root;
+	p = flatcar_part(j, 9, "ROOT", FLATCAR_TYPE_RESIZE, 0); /* fits its content */
+	p->source = AZL_PART_IMAGE;
+	p->image = j->d.root_img;
+	for (size_t i = 0; i < j->d.nparts; i++)
+		azl_disk_part_seed(&b->seed, &j->d.parts[i]);
+	memset(l, 0, sizeof(*l));
+	azl_disk_layout_seed(&b->seed, l);
+	l->size = 0; /* fit: ROOT is last and grows on first boot */
+	l->format = j->mf->raw ? AZL_DISK_RAW : AZL_DISK_VHD;
+	l->mtime = b->sde;
+	l->parts = j->d.parts;
+	l->nparts = j->d.nparts;
+}
+
+/* mount.usr / verity.* as Flatcar's bootengine reads them, usrhash= and
+ * systemd.verity_usr_* as systemd's veritysetup and fstab generators do;
+ * ROOT read-write. */
+static char *flatcar_cmdline(const struct flatcar_job *j)
+{
+	char a[37];
+
+	azl_uuid_format(j->d.parts[j->ix_usr_a].uuid, a);
+	return azl_xasprintf("mount.usr=/dev/mapper/usr mount.usrflags=ro mount.usrfstype=ext4 "
+			     "verity.usr=PARTUUID=%s verity.usrhash=%s usrhash=%s "
+			     "systemd.verity_usr_data=PARTUUID=%s systemd.verity_usr_hash=PARTUUID=%s "
+			     "systemd.verity_usr_options=hash-offset=%llu rw",
+			     a, j->vr.root_hex, j->vr.root_hex, a, a,
+			     (unsigned long long)j->usr_fs_size);
+}
+
+static void flatcar_job_release(struct flatcar_job *j)
+{
+	vhd_job_release(&j->d);
+	free(j->usr_raw);
+	free(j->usr_verity);
+	free(j->oem_img);
+}
+
+int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
+{
+	struct flatcar_job j = { .mf = b->m->flatcar };
+	struct azl_disk_layout l;
+	const char *ext = j.mf->raw ? "img" : "vhd";
+	char *name = azl_xasprintf("%s.flatcar.%s", b->m->name, ext);
+	char *n_raw = azl_xasprintf("%s.usr.raw", b->m->name);
+	char *n_verity = azl_xasprintf("%s.usr.verity", b->m->name);
+	char *n_hash = azl_xasprintf("%s.usr.roothash", b->m->name);
+	char *path = azl_path_join(b->work, name), *hash_path = azl_path_join(b->work, n_hash);
+	int r;
+
+	j.d = (struct vhd_job){ .mk = b->m->kernel, .what = "outputs.flatcar",
+				.systemd_boot = j.mf->systemd_boot };
+	azl_build_stage(b, "flatcar", name);
+	j.d.dir = azl_path_join(b->work, "flatcar");
+	j.usr_raw = azl_path_join(b->work, n_raw);
+	j.usr_verity = azl_path_join(b->work, n_verity);
+	j.d.root_img = azl_path_join(j.d.dir, "root.ext4");
+	j.oem_img = azl_path_join(j.d.dir, "oem.ext4");
+	flatcar_warn_outside(b);
+	r = azl_kernel_find(b->fs, NULL, &j.d.k, err);
+	if (r < 0) {
+		azl_err_prefix(err, "%s: outputs.flatcar boots a kernel of the image", b->m->path);
+		goto out;
+	}
+	if ((r = azl_mkdir_p(j.d.dir, err)) < 0 || (r = flatcar_usr(b, &j, err)) < 0 ||
+	    (r = flatcar_verity(b, &j, hash_path, err)) < 0 || (r = flatcar_root(b, &j, err)) < 0)
+		goto out;
+	flatcar_layout(b, &j, &l); /* partition GUIDs first: the cmdline names them */
+	j.d.cmdline_pre = flatcar_cmdline(&j);
+	if ((r = vhd_initrd(b, &j.d, err)) < 0 || (r = vhd_boot_files(b, &j.d, err)) < 0)
+		goto out;
+	flatcar_layout(b, &j, &l);
+	r = azl_emit_disk(&l, path, NULL, err);
+	if (r < 0) {
+		azl_err_prefix(err, "%s: outputs.flatcar", b->m->path);
+		goto out;
+	}
+	azl_build_add_output(b, name);
+	azl_build_add_output(b, n_raw);
+	azl_build_add_output(b, n_verity);
+	azl_build_add_output(b, n_hash);
+out:
+	if (j.d.dir) {
+		struct azl_err ignored = { 0 };
+		azl_staging_rmtree(j.d.dir, &ignored);
+	}
+	flatcar_job_release(&j);
+	free(name);
+	free(n_raw);
+	free(n_verity);
+	free(n_hash);
+	free(path);
+	free(hash_path);
+	return r;
+}

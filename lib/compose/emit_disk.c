@@ -81,6 +81,15 @@ static int content_size(const struct azl_disk_part *p, uint64_t *need,
 					p->image ? p->image : "(none)",
 					strerror(p->image ? errno : EINVAL));
 		*need = (uint64_t)st.st_size;
+		if (!p->tail_image)
+			return 0;
+		if (stat(p->tail_image, &st) < 0)
+			return azl_errf(err, errno, "partition %s: image %s: %s", pname(p),
+					p->tail_image, strerror(errno));
+		if (p->tail_offset < *need || p->tail_offset > MAX_BYTES)
+			return azl_err_input(err, "partition %s: %s would overlap %s",
+					     pname(p), p->tail_image, p->image);
+		*need = p->tail_offset + (uint64_t)st.st_size;
 		return 0;
 	case AZL_PART_FAT:
 		if ((r = azl_fat_min_size(&p->fat, need, err)) < 0)
@@ -223,20 +232,21 @@ static int copy_range(int in, off_t ioff, int out, off_t ooff, uint64_t n)
 
 /* Copy the data extents of path to out at base; holes stay holes. */
 static int copy_image(int out, uint64_t base, uint64_t room,
-		      const struct azl_disk_part *p, struct azl_err *err)
+		      const struct azl_disk_part *p, const char *path,
+		      struct azl_err *err)
 {
-	int in = open(p->image, O_RDONLY | O_CLOEXEC), r = 0;
+	int in = open(path, O_RDONLY | O_CLOEXEC), r = 0;
 	struct stat st;
 	off_t pos = 0;
 
 	if (in < 0 || fstat(in, &st) < 0) {
 		r = azl_errf(err, errno, "partition %s: image %s: %s", pname(p),
-			     p->image, strerror(errno));
+			     path, strerror(errno));
 		goto out;
 	}
 	if ((uint64_t)st.st_size > room) {
 		r = azl_err_input(err, "partition %s: image %s grew to %llu bytes",
-				  pname(p), p->image, (unsigned long long)st.st_size);
+				  pname(p), path, (unsigned long long)st.st_size);
 		goto out;
 	}
 	while (pos < st.st_size && r == 0) {
@@ -253,7 +263,7 @@ static int copy_image(int out, uint64_t base, uint64_t room,
 	}
 	if (r < 0)
 		r = azl_errf(err, r, "partition %s: copying %s: %s", pname(p),
-			     p->image, strerror(-r));
+			     path, strerror(-r));
 out:
 	if (in >= 0)
 		close(in);
@@ -266,8 +276,13 @@ static int write_part(int fd, const struct azl_disk_part *p, uint64_t first,
 	uint64_t off = first * AZL_SECTOR, room = (last - first + 1) * AZL_SECTOR;
 
 	switch (p->source) {
-	case AZL_PART_IMAGE:
-		return copy_image(fd, off, room, p, err);
+	case AZL_PART_IMAGE: {
+		int r = copy_image(fd, off, room, p, p->image, err);
+		if (r == 0 && p->tail_image)
+			r = copy_image(fd, off + p->tail_offset, room - p->tail_offset,
+				       p, p->tail_image, err);
+		return r;
+	}
 	case AZL_PART_FAT:
 		return azl_fat_write(fd, off, room, (uint32_t)first, &p->fat,
 				     what, err);
@@ -293,6 +308,7 @@ static int write_disk(int fd, const char *what, const struct azl_disk_layout *l,
 		gp[i].last_lba = res->last_lba[i];
 		gp[i].attrs = p->attrs;
 		gp[i].name = p->label;
+		gp[i].number = p->number;
 	}
 	if (ftruncate(fd, (off_t)res->file_size) < 0)
 		return azl_errf(err, errno, "%s: %s", what, strerror(errno));

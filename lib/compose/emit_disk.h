@@ -42,11 +42,17 @@ struct azl_disk_part {
 	unsigned char type[16];      /* azl_guid_parse(AZL_GPT_TYPE_ESP, ...) */
 	unsigned char uuid[16];      /* partition GUID */
 	uint64_t attrs;              /* GPT attribute bits */
+	unsigned number;             /* GPT entry, 1-based; 0: position + 1 */
 	/* Bytes, rounded up to 1 MiB; 0: fit the content; AZL_DISK_REST:
 	 * the rest of the disk (one partition at most). */
 	uint64_t size;
 	enum azl_part_source source;
 	const char *image;           /* AZL_PART_IMAGE */
+	/* AZL_PART_IMAGE, optional: a second file copied in at tail_offset
+	 * (at or after the end of image), e.g. a dm-verity tree after its
+	 * filesystem. */
+	const char *tail_image;
+	uint64_t tail_offset;
 	struct azl_fat_spec fat;     /* AZL_PART_FAT (mtime: set it too) */
 };
 

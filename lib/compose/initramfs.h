@@ -11,7 +11,10 @@
  * the initramfs), the modules under /usr/lib/modules/<ver>/, /dev/console
  * and an /init script that mounts /proc /sys /dev, loads the modules,
  * waits for root= (PARTUUID=, UUID=, LABEL= or /dev/...), mounts it ro or
- * rw as the command line says and switch_roots to init= (default
+ * rw as the command line says, mounts mount.usr= read-only on /usr when
+ * given (a verity-protected /usr, verity.usrhash=, is refused: busybox
+ * cannot open dm-verity; `azl.usr_unverified` mounts verity.usr= unchecked
+ * for tests) and switch_roots to init= (default
  * /sbin/init, else /bin/sh).  PARTUUID= is read from the GPT itself (the
  * kernel's uevent has no PARTUUID, busybox blkid none either).  On failure
  * /init says why and exits, so the kernel panics (panic= decides what

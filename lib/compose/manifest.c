@@ -1205,9 +1205,9 @@ static int finish_outputs(struct ctx *c, const struct ynode *map,
 {
 	const struct azl_manifest *m = base;
 
-	if (m->oci || m->vhd)
+	if (m->oci || m->vhd || m->flatcar)
 		return 0;
-	return FAIL_AT(c, map, path, "names no output (known outputs: oci, vhd; "
+	return FAIL_AT(c, map, path, "names no output (known outputs: oci, vhd, flatcar; "
 		       "write outputs: {oci: {}} for an OCI image with defaults)");
 }
 
@@ -1504,6 +1504,24 @@ static const struct mschema vhd_schema = {
 	sizeof(struct azl_manifest_vhd), NULL,
 };
 
+#define F(field) offsetof(struct azl_manifest_flatcar, field)
+static const struct mkey flatcar_keys[] = {
+	{ "usr_size", MT_CUSTOM, 0, "1GiB", F(usr_size), 0, conv_disk_size, NULL },
+	{ "root_size", MT_CUSTOM, 0, NULL, F(root_size), 0, conv_disk_size, NULL },
+	{ "esp_size", MT_CUSTOM, 0, "128MiB", F(esp_size), 0, conv_disk_size, NULL },
+	{ "oem_size", MT_CUSTOM, 0, "128MiB", F(oem_size), 0, conv_disk_size, NULL },
+	{ "format", MT_CUSTOM, 0, "raw", F(raw), 0, conv_disk_format, NULL },
+	{ "bios_boot", MT_BOOL, 0, NULL, F(bios_boot), 0, NULL, NULL },
+	{ "bootloader", MT_CUSTOM, 0, "uki", F(systemd_boot), 0, conv_bootloader,
+	  NULL },
+};
+#undef F
+
+static const struct mschema flatcar_schema = {
+	flatcar_keys, sizeof(flatcar_keys) / sizeof(flatcar_keys[0]),
+	sizeof(struct azl_manifest_flatcar), NULL,
+};
+
 #define K(field) offsetof(struct azl_manifest_kernel, field)
 static const struct mkey kernel_keys[] = {
 	{ "cmdline", MT_STR, 0, NULL, K(cmdline), 0, check_cmdline, NULL },
@@ -1523,6 +1541,8 @@ static const struct mkey outputs_keys[] = {
 	  &oci_schema },
 	{ "vhd", MT_PTR, 0, NULL, offsetof(struct azl_manifest, vhd), 0, NULL,
 	  &vhd_schema },
+	{ "flatcar", MT_PTR, 0, NULL, offsetof(struct azl_manifest, flatcar), 0,
+	  NULL, &flatcar_schema },
 };
 
 static const struct mschema outputs_schema = {

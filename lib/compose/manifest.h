@@ -56,6 +56,18 @@ struct azl_manifest_vhd {
 	uint64_t boot_size; /* bytes; 0: no separate /boot (XBOOTLDR) partition */
 };
 
+/* outputs: {flatcar: {...}}: a Flatcar-style immutable disk (ESP,
+ * [BIOS-BOOT], USR-A with dm-verity, USR-B, OEM, ROOT). */
+struct azl_manifest_flatcar {
+	uint64_t usr_size;  /* bytes; default 1 GiB: USR-A and USR-B each */
+	uint64_t root_size; /* bytes; 0: fit the content (grows on first boot) */
+	uint64_t esp_size;  /* bytes; default 128 MiB */
+	uint64_t oem_size;  /* bytes; default 128 MiB */
+	bool raw;           /* format: raw (.img, default) or vhd */
+	bool bios_boot;     /* a 2 MiB BIOS-BOOT partition; default false */
+	bool systemd_boot;  /* bootloader: systemd-boot instead of uki */
+};
+
 struct azl_manifest {
 	char *path;     /* as given */
 	char *dir;      /* folder of the manifest, absolute (symlinks resolved
@@ -81,6 +93,7 @@ struct azl_manifest {
 	struct azl_customize customize; /* users, groups, files, ... */
 	struct azl_manifest_oci *oci;   /* NULL: no oci output */
 	struct azl_manifest_vhd *vhd;   /* NULL: no vhd output */
+	struct azl_manifest_flatcar *flatcar; /* NULL: no flatcar output */
 	struct azl_manifest_kernel *kernel; /* NULL: no kernel: key */
 };
 

@@ -118,6 +118,12 @@ static int render_entry(const struct azl_gpt_part *p, unsigned char *e,
 	return 0;
 }
 
+/* Entry index of part i. */
+static size_t slot(const struct azl_gpt *g, size_t i)
+{
+	return g->parts[i].number ? g->parts[i].number - 1u : i;
+}
+
 static int check_parts(const struct azl_gpt *g, struct azl_err *err)
 {
 	uint64_t lo = azl_gpt_first_usable();
@@ -136,6 +142,13 @@ static int check_parts(const struct azl_gpt *g, struct azl_err *err)
 					     (unsigned long long)p->last_lba,
 					     (unsigned long long)lo,
 					     (unsigned long long)hi);
+		if (slot(g, i) >= AZL_GPT_ENTRIES)
+			return azl_err_input(err, "partition %zu (%s): number %u is beyond the %u GPT entries",
+					     i + 1, p->name ? p->name : "", p->number, AZL_GPT_ENTRIES);
+		for (size_t j = 0; j < i; j++)
+			if (slot(g, j) == slot(g, i))
+				return azl_err_input(err, "partitions %zu and %zu both use GPT entry %zu",
+						     j + 1, i + 1, slot(g, i) + 1);
 		for (size_t j = 0; j < i; j++)
 			if (p->first_lba <= g->parts[j].last_lba &&
 			    g->parts[j].first_lba <= p->last_lba)
@@ -183,7 +196,7 @@ int azl_gpt_render(const struct azl_gpt *g, unsigned char *head,
 	render_pmbr(g->total_sectors, head);
 	memset(entries, 0, esz);
 	for (size_t i = 0; i < g->nparts; i++)
-		if ((r = render_entry(&g->parts[i], entries + i * AZL_GPT_ENTRY_SIZE,
+		if ((r = render_entry(&g->parts[i], entries + slot(g, i) * AZL_GPT_ENTRY_SIZE,
 				      err)) < 0)
 			return r;
 	crc = (uint32_t)crc32(0, entries, (uInt)esz);

@@ -40,6 +40,8 @@ struct azl_gpt_part {
 	uint64_t first_lba, last_lba; /* inclusive */
 	uint64_t attrs;
 	const char *name;             /* ASCII, <= 36 chars; NULL: empty */
+	unsigned number;              /* entry slot, 1-based (Flatcar's layout
+				       * has gaps); 0: its position + 1 */
 };
 
 struct azl_gpt {
