@@ -111,6 +111,9 @@ struct tindex {
 	size_t ncap, capped;
 	bool capture;
 	char filter[32];     /* compression the archive was read through */
+	uint64_t *dirs;      /* folders walked (inode or cluster + 1), an
+				open-addressing set; see dir_enter */
+	size_t ndirs, capdirs;
 };
 
 static void tindex_release(struct tindex *ix)
@@ -126,7 +129,52 @@ static void tindex_release(struct tindex *ix)
 	}
 	free(ix->e);
 	free(ix->cap);
+	free(ix->dirs);
 	memset(ix, 0, sizeof(*ix));
+}
+
+/* Folders deeper than this in a filesystem image are refused. */
+#define MAX_FS_DEPTH 256
+
+static bool dirs_insert(struct tindex *ix, uint64_t k)
+{
+	size_t i = (size_t)(k * 0x9e3779b97f4a7c15ull) & (ix->capdirs - 1);
+	for (; ix->dirs[i]; i = (i + 1) & (ix->capdirs - 1))
+		if (ix->dirs[i] == k)
+			return false;
+	ix->dirs[i] = k;
+	ix->ndirs++;
+	return true;
+}
+
+/* Before walking folder `key` (an inode or cluster number) at `prefix`:
+ * a damaged or crafted image can link a folder into itself or nest them
+ * without end, and walking it again would never finish.  0 or an error
+ * naming the folder. */
+static int dir_enter(struct tindex *ix, uint32_t key, const char *prefix,
+		     const char *label, struct azl_err *err)
+{
+	size_t depth = 0;
+	for (const char *p = prefix; *p; p++)
+		depth += *p == '/';
+	if (depth >= MAX_FS_DEPTH)
+		return azl_errf(err, ELOOP, "%s: %s: folders nested deeper than %d",
+				label, prefix, MAX_FS_DEPTH);
+	if (2 * (ix->ndirs + 1) > ix->capdirs) {
+		uint64_t *old = ix->dirs;
+		size_t oldcap = ix->capdirs;
+		ix->capdirs = oldcap ? 2 * oldcap : 64;
+		ix->dirs = azl_xcalloc(ix->capdirs, sizeof(*ix->dirs));
+		ix->ndirs = 0;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i])
+				dirs_insert(ix, old[i]);
+		free(old);
+	}
+	if (!dirs_insert(ix, (uint64_t)key + 1))
+		return azl_errf(err, ELOOP, "%s: %s: a folder linked into itself "
+				"(directory loop)", label, *prefix ? prefix : "/");
+	return 0;
 }
 
 static const char *member_data(const struct tindex *ix, const char *path, size_t *len)
@@ -977,9 +1025,14 @@ static int ext_walk_dir(ext2_filsys fs, ext2_ino_t dir, const char *prefix,
 			struct tindex *ix, const char *label, struct azl_err *err)
 {
 	struct ext_walk w = { 0 };
-	errcode_t e = ext2fs_dir_iterate2(fs, dir, 0, NULL, collect_dirent, &w);
-	int r = e ? azl_errf(err, EIO, "%s: %s: %s", label, *prefix ? prefix : "/",
-			     error_message(e)) : 0;
+	errcode_t e;
+	int r = dir_enter(ix, dir, prefix, label, err);
+
+	if (r < 0)
+		return r;
+	e = ext2fs_dir_iterate2(fs, dir, 0, NULL, collect_dirent, &w);
+	r = e ? azl_errf(err, EIO, "%s: %s: %s", label, *prefix ? prefix : "/",
+			 error_message(e)) : 0;
 
 	sort_n(w.d, w.n, sizeof(*w.d), cmp_dent); /* sorted: by name */
 	for (size_t i = 0; r == 0 && i < w.n; i++) {
@@ -1201,8 +1254,10 @@ static int fat_walk_dir(const struct fatfs *f, uint32_t cl, const char *prefix,
 	struct azl_buf d = AZL_BUF_INIT;
 	struct fat_ent *ents = NULL;
 	size_t n = 0;
-	int r = 0;
+	int r = dir_enter(ix, cl ? cl : f->rootclus, prefix, label, err);
 
+	if (r < 0)
+		return r;
 	if (cl == 0 && f->type == 16) {
 		azl_buf_grow(&d, (size_t)f->rootents * 32);
 		r = read_at(f->fd, d.data, (size_t)f->rootents * 32, f->root_off);
