@@ -587,6 +587,16 @@ static void req_opts(struct reg *g, const struct req *q, struct resp *rs,
 	}
 }
 
+static const char *curl_hint(const struct reg *g, CURLcode cc)
+{
+	if (cc == CURLE_PEER_FAILED_VERIFICATION)
+		return g->o->ca_file ? " (the certificate is not signed by --ca-file)"
+				     : " (give the registry's CA certificate with --ca-file)";
+	if (cc == CURLE_SSL_CONNECT_ERROR && !g->o->insecure)
+		return " (a plain-http registry needs --insecure)";
+	return "";
+}
+
 /* One request; any HTTP status is a success here (callers judge it). */
 static int send_req(struct reg *g, const struct req *q, struct resp *rs,
 		    struct azl_err *err)
@@ -607,8 +617,9 @@ static int send_req(struct reg *g, const struct req *q, struct resp *rs,
 		r = azl_errf(err, -EIO, "reading the archive for %s %s: %s", q->method,
 			     q->url, archive_error_string(q->body->a));
 	else if (cc != CURLE_OK)
-		r = azl_errf(err, -EIO, "%s %s: %s", q->method, q->url,
-			     g->curl_err[0] ? g->curl_err : curl_easy_strerror(cc));
+		r = azl_errf(err, -EIO, "%s %s: %s%s", q->method, q->url,
+			     g->curl_err[0] ? g->curl_err : curl_easy_strerror(cc),
+			     curl_hint(g, cc));
 	else
 		curl_easy_getinfo(g->c, CURLINFO_RESPONSE_CODE, &rs->status);
 	curl_slist_free_all(h);
@@ -1045,6 +1056,15 @@ static int get_manifest(struct reg *g, const char *tag, char **out,
 
 /* ---- push ---- */
 
+static size_t layer_count(const char *manifest)
+{
+	json_t *j = json_loads(manifest, 0, NULL);
+	size_t n = json_array_size(json_object_get(j, "layers"));
+
+	json_decref(j);
+	return n;
+}
+
 static int push_signature(struct reg *g, const char *digest,
 			  const struct azl_cosign_sig *s, struct azl_err *err)
 {
@@ -1072,8 +1092,8 @@ static int push_signature(struct reg *g, const char *digest,
 	if ((r = put_manifest(g, tag, manifest, cdigest, err)) < 0)
 		goto out;
 	snprintf(g->res->sig_tag, sizeof(g->res->sig_tag), "%s", tag);
-	logf_(g, "signature %s/%s:%s (%s)", g->ref->host, g->ref->repo, tag,
-	      existing ? "added to the existing signatures" : "new");
+	logf_(g, "signature %s/%s:%s (%zu signature%s)", g->ref->host, g->ref->repo, tag,
+	      layer_count(manifest), layer_count(manifest) == 1 ? "" : "s");
 out:
 	free(existing);
 	free(config);
