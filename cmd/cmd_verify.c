@@ -381,6 +381,15 @@ static int query_rpmdb(const char *db_path, char ***nevras, size_t *n, struct az
 			r = azl_errf(err, -EBADMSG, "rpmdb.sqlite: a header does not parse");
 			break;
 		}
+		/* A damaged or crafted image may hold a header without them;
+		 * header_nevra and the strcmp need all three. */
+		if (!headerGetString(h, RPMTAG_NAME) || !headerGetString(h, RPMTAG_VERSION) ||
+		    !headerGetString(h, RPMTAG_RELEASE)) {
+			r = azl_errf(err, -EBADMSG, "rpmdb.sqlite: a header has no name, "
+				     "version or release");
+			headerFree(h);
+			break;
+		}
 		if (strcmp(headerGetString(h, RPMTAG_NAME), "gpg-pubkey")) {
 			*nevras = azl_xrealloc(*nevras, (*n + 1) * sizeof(char *));
 			(*nevras)[(*n)++] = header_nevra(h);
