@@ -199,6 +199,10 @@ static int stage_install(struct build *b, struct azl_err *err)
 	for (size_t i = 0; i < b->npkgs; i++) {
 		pkgs[i].path = b->pkg_paths[order[i]];
 		pkgs[i].sha256 = b->lock->pkgs[order[i]].sha256;
+		/* repos[].allow_setuid (manifests/README.md); unknown repo: deny */
+		pkgs[i].repo = b->lock->pkgs[order[i]].repo;
+		const struct azl_repo_spec *rs = azl_manifest_repo(b->m, pkgs[i].repo);
+		pkgs[i].deny_setuid = !rs || !rs->allow_setuid;
 	}
 	b->fs = azl_fs_new();
 	r = azl_install(b->fs, b->store, pkgs, b->npkgs, &io, &b->inst, err);

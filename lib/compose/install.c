@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ static void warn(struct azl_install_result *res, const char *fmt, ...)
 
 struct job {
 	const char *path;
+	const struct azl_install_pkg *pkg;
 	char sha256[65];
 	struct azl_objrec rec;
 	bool extracted;
@@ -262,6 +264,7 @@ static int phase_contents(struct azl_objstore *store,
 
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].path = pkgs[i].path;
+		jobs[i].pkg = &pkgs[i];
 		if (pkgs[i].sha256) {
 			if (!azl_is_sha256_hex(pkgs[i].sha256))
 				return azl_err_input(err, "%s: bad sha256 \"%s\"",
@@ -413,6 +416,7 @@ struct pkgctx {
 	const struct azl_install_opts *opts;
 	struct azl_rpm *r;
 	const char *nevra;
+	const struct azl_install_pkg *pkg;
 	const struct azl_objrec *rec;
 	struct azl_installed_pkg *out;
 	uint32_t *groups;      /* hardlink group per file index, 0 = none yet */
@@ -552,6 +556,38 @@ static int make_node(struct pkgctx *c, size_t fx, const struct azl_rpm_file *f,
 	return n->type == AZL_FT_REG ? set_content(c, fx, f, n, err) : 0;
 }
 
+/* What makes n privileged on the target (see install.h), "" if nothing. */
+static void privilege_of(const struct azl_node *n, const struct azl_rpm_file *f,
+			 char *what, size_t len)
+{
+	what[0] = '\0';
+	if (n->type == AZL_FT_REG && (n->mode & (S_ISUID | S_ISGID)))
+		snprintf(what, len, "%s file (mode %o)",
+			 n->mode & S_ISUID ? "set-user-ID" : "set-group-ID",
+			 n->mode);
+	else if (f->caps)
+		snprintf(what, len, "file with capabilities (%s)", f->caps);
+	else if (n->type == AZL_FT_CHR || n->type == AZL_FT_BLK)
+		snprintf(what, len, "%s device node (%u,%u)",
+			 n->type == AZL_FT_CHR ? "character" : "block",
+			 n->rdev_major, n->rdev_minor);
+}
+
+static int check_privilege(struct pkgctx *c, const struct azl_node *n,
+			   const struct azl_rpm_file *f, struct azl_err *err)
+{
+	char what[300];
+
+	if (!c->pkg || !c->pkg->deny_setuid)
+		return 0;
+	privilege_of(n, f, what, sizeof(what));
+	if (!what[0])
+		return 0;
+	return azl_err_input(err, "%s: %s: %s from repository '%s', which does not allow it (repos[].allow_setuid)",
+			     c->nevra, f->path, what,
+			     c->pkg->repo ? c->pkg->repo : "?");
+}
+
 static const char *nm(const char *s)
 {
 	return s ? s : "root";
@@ -685,6 +721,8 @@ static int install_file(struct pkgctx *c, size_t fx, struct azl_err *err)
 		strv_push(&o->configs, &o->nconfigs, where);
 	rc = make_node(c, fx, &f, where, &n, err);
 	if (rc == 0)
+		rc = check_privilege(c, &n, &f, err);
+	if (rc == 0)
 		rc = place(c, &n, err);
 	azl_node_release(&n);
 	return rc;
@@ -695,7 +733,7 @@ static int install_pkg(struct azl_fs *fs, struct azl_objstore *store,
 		       uint32_t *next_group, struct azl_installed_pkg *o,
 		       struct azl_err *err)
 {
-	struct pkgctx c = { .fs = fs, .store = store, .opts = opts,
+	struct pkgctx c = { .fs = fs, .store = store, .opts = opts, .pkg = j->pkg,
 			    .rec = &j->rec, .out = o, .next_group = next_group };
 	int rc = azl_rpm_open(j->path, &c.r, err);
 

@@ -41,9 +41,16 @@
 #include "compose/objstore.h"
 #include "compose/rpmread.h"
 
+/* Privilege policy: with deny_setuid (the manifest's repos[].allow_setuid
+ * false for the package's repository), a set-user-ID or set-group-ID
+ * regular file, a file with %caps, or a character or block device node is
+ * an input error naming the package, the path, what it is and the
+ * repository; nothing is stripped silently. */
 struct azl_install_pkg {
 	const char *path;   /* the .rpm file */
 	const char *sha256; /* its digest (the lock's), or NULL to hash it */
+	bool deny_setuid;   /* see above */
+	const char *repo;   /* repository id, for messages; may be NULL */
 };
 
 struct azl_install_opts {

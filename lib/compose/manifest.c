@@ -677,6 +677,8 @@ static int finish_repo(struct ctx *c, const struct ynode *map, const char *path,
 	char key[600];
 
 	r->line = map->line;
+	if (!r->has_allow_setuid)
+		r->allow_setuid = r->gpgcheck;
 	if (r->gpgcheck && !r->gpgkey) {
 		snprintf(key, sizeof(key), "%s.gpgkey", path);
 		return FAIL_AT(c, map, key, "required when gpgcheck is true "
@@ -1570,6 +1572,8 @@ static const struct mkey repo_keys[] = {
 	{ "baseurl", MT_STR, MK_REQUIRED, NULL, R(baseurl), 0, check_baseurl, NULL },
 	{ "gpgkey", MT_STR, 0, NULL, R(gpgkey), 0, check_gpgkey, NULL },
 	{ "gpgcheck", MT_BOOL, 0, "true", R(gpgcheck), 0, NULL, NULL },
+	{ "allow_setuid", MT_BOOL, MK_HAS, NULL, R(allow_setuid),
+	  R(has_allow_setuid), NULL, NULL },
 };
 #undef R
 
@@ -2041,6 +2045,15 @@ int azl_manifest_load(const char *path, struct azl_manifest **out,
 		r = azl_manifest_parse(path, data, len, out, err);
 	free(data);
 	return r;
+}
+
+const struct azl_repo_spec *azl_manifest_repo(const struct azl_manifest *m,
+					      const char *id)
+{
+	for (size_t i = 0; id && i < m->nrepos; i++)
+		if (!strcmp(m->repos[i].id, id))
+			return &m->repos[i];
+	return NULL;
 }
 
 char *azl_manifest_lock_path(const struct azl_manifest *m)

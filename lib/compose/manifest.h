@@ -23,6 +23,11 @@ struct azl_repo_spec {
 	char *gpgkey;   /* NULL, an absolute path, or a file:// URL; relative
 			   paths are resolved against the manifest's folder */
 	bool gpgcheck;  /* default true */
+	/* Whether this repository's packages may install set-user-ID and
+	 * set-group-ID files, file capabilities and device nodes; default:
+	 * gpgcheck (an unverified repository may not).  See install.h. */
+	bool allow_setuid;
+	bool has_allow_setuid; /* written in the manifest */
 	int line;       /* where the entry starts, for messages */
 };
 
@@ -108,6 +113,10 @@ int azl_manifest_load(const char *path, struct azl_manifest **out,
 int azl_manifest_parse(const char *path, const char *data, size_t len,
 		       struct azl_manifest **out, struct azl_err *err);
 void azl_manifest_free(struct azl_manifest *m); /* NULL is fine */
+
+/* The repository with that id, or NULL. */
+const struct azl_repo_spec *azl_manifest_repo(const struct azl_manifest *m,
+					      const char *id);
 
 /* The lockfile path for a manifest: NAME.yaml -> NAME.lock.json beside it
  * (the manifest's file name with .yaml/.yml replaced).  Caller frees. */

@@ -545,8 +545,8 @@ static void test_dir_conflicts(void)
 	}
 	const char *pairs[][2] = { { a, b }, { a, c }, { a, d } };
 	for (int i = 0; i < 3; i++) {
-		struct azl_install_pkg pk[2] = { { pairs[i][0], NULL },
-						 { pairs[i][1], NULL } };
+		struct azl_install_pkg pk[2] = { { .path = pairs[i][0] },
+						 { .path = pairs[i][1] } };
 		struct azl_fs *fs = azl_fs_new();
 		int rc = azl_install(fs, st, pk, 2, &o, &res, &err);
 		if (i < 2) {
@@ -649,6 +649,42 @@ static void test_symlinks(void)
 	azl_objstore_close(st);
 }
 
+/* repos[].allow_setuid false: azl-app's set-user-ID file is an input
+ * error naming package, path, mode and repository; allowed, it installs. */
+static void test_privilege(void)
+{
+	static const char *const app[] = { "azl-app-1.0-1.x86_64", NULL };
+	struct azl_err err = { 0 };
+	struct azl_install_result res;
+	struct azl_objstore *st = store_at("s1");
+	struct azl_fs *fs = azl_fs_new();
+	struct azl_node *n;
+	struct set s;
+
+	set_init(&s, app);
+	s.pk[0].deny_setuid = true;
+	s.pk[0].repo = "untrusted";
+	CHECK(run(fs, st, &s, 0, &res, &err) < 0);
+	CHECK(err.kind == AZL_ERR_INPUT);
+	CHECK_CONTAINS(err.msg, "azl-app-1.0-1.x86_64: /usr/bin/azl-app-suid: set-user-ID file (mode 4755)");
+	CHECK_CONTAINS(err.msg, "repository 'untrusted'");
+	CHECK_CONTAINS(err.msg, "allow_setuid");
+	azl_install_result_release(&res);
+	azl_fs_free(fs);
+
+	fs = azl_fs_new();
+	s.pk[0].deny_setuid = false;
+	CHECK(run(fs, st, &s, 0, &res, &err) == 0);
+	n = azl_fs_get(fs, "/usr/bin/azl-app-suid");
+	CHECK(n && (n->mode & 04000));
+	n = azl_fs_get(fs, "/usr/sbin/azl-app-bind");
+	CHECK(n && n->nxattrs == 1);
+	azl_install_result_release(&res);
+	azl_fs_free(fs);
+	set_free(&s);
+	azl_objstore_close(st);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp)) {
@@ -666,6 +702,7 @@ int main(void)
 		test_conflicts();
 		test_codecs();
 		test_symlinks();
+		test_privilege();
 	} else {
 		printf("skip: fixture repository unavailable (tests/lib/fixtures.sh repo base failed)\n");
 	}

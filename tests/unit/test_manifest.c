@@ -387,7 +387,7 @@ static const struct bad bad_cases[] = {
 	/* unknown keys, top level and inside a repo */
 	{ "name: x\nnmae: y\n", "2:1: key 'nmae'", "unknown key (known keys here: name," },
 	{ "name: x\nrepos:\n  - id: a\n    baseurl: http://h/\n    gpgchek: false\n",
-	  "5:5: key 'repos[0].gpgchek'", "unknown key (known keys here: id, baseurl, gpgkey, gpgcheck)" },
+	  "5:5: key 'repos[0].gpgchek'", "unknown key (known keys here: id, baseurl, gpgkey, gpgcheck, allow_setuid)" },
 	{ "name: x\n? [a]\n: 1\n", "2:3", "keys must be plain strings" },
 	/* duplicate keys */
 	{ "name: x\narch: x86_64\nname: y\n", "3:1: key 'name'", "duplicate key (first at line 1:1)" },
