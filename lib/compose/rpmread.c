@@ -541,6 +541,34 @@ void azl_rpm_info_release(struct azl_rpm_info *info)
 
 /* ---- payload ---- */
 
+static const char *file_path(struct azl_rpm *r, size_t fx)
+{
+	if (!r->paths[fx])
+		r->paths[fx] = rpmfilesFN(r->files, (int)fx);
+	return r->paths[fx];
+}
+
+/* A symlink's payload entry is its target, as long as the header says:
+ * rpm would decompress (and skip) whatever size the header gives, so a
+ * symlink "of 4 GiB" is refused before the payload is touched. */
+static int check_link_sizes(struct azl_rpm *r, struct azl_err *err)
+{
+	for (size_t fx = 0; fx < r->nfiles; fx++) {
+		const char *link;
+		uint64_t size;
+		if (!S_ISLNK(rpmfilesFMode(r->files, (int)fx)))
+			continue;
+		link = rpmfilesFLink(r->files, (int)fx);
+		size = (uint64_t)rpmfilesFSize(r->files, (int)fx);
+		if (size != strlen(link ? link : ""))
+			return azl_err_input(err, "%s (%s): %s: the header gives this symlink %llu bytes, its target has %zu",
+					     r->path, r->nevra, file_path(r, fx),
+					     (unsigned long long)size,
+					     strlen(link ? link : ""));
+	}
+	return 0;
+}
+
 int azl_payload_open(struct azl_rpm *r, struct azl_payload **out,
 		     struct azl_err *err)
 {
@@ -554,6 +582,9 @@ int azl_payload_open(struct azl_rpm *r, struct azl_payload **out,
 		rc = azl_errf(err, -EINVAL, "%s: payload already read", r->path);
 		goto out;
 	}
+	rc = check_link_sizes(r, err);
+	if (rc < 0)
+		goto out;
 	p = azl_xcalloc(1, sizeof(*p));
 	p->r = r;
 	p->last_fx = -1;
@@ -580,13 +611,6 @@ out:
 	}
 	*out = p;
 	return rc;
-}
-
-static const char *file_path(struct azl_rpm *r, size_t fx)
-{
-	if (!r->paths[fx])
-		r->paths[fx] = rpmfilesFN(r->files, (int)fx);
-	return r->paths[fx];
 }
 
 /* Where a payload error happened, for messages: " after /last/entry". */

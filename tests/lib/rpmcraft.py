@@ -25,6 +25,7 @@ SPEC keys (all optional but name):
            entry's size in cpio, default the content's; extra bytes are
            zeros), in_cpio (false: no payload entry)}]
   extra_cpio: [{name, zeros}]   entries the header does not list
+  post: "shell text"            a %post scriptlet (/bin/sh)
   synthetic_files: N            N more empty files /f/<i> (header only)
   trailing_zeros: N             N zero bytes after the cpio trailer
   hdr_il, hdr_dl, sig_il, sig_dl: override the counts in a header's intro
@@ -55,7 +56,7 @@ T = dict(
     FILEINODES=1096, FILELANGS=1097, DIRINDEXES=1116, BASENAMES=1117,
     DIRNAMES=1118, PAYLOADFORMAT=1124, PAYLOADCOMPRESSOR=1125,
     PAYLOADFLAGS=1126, FILEDIGESTALGO=5011, PAYLOADDIGEST=5092,
-    PAYLOADDIGESTALGO=5093,
+    PAYLOADDIGESTALGO=5093, POSTIN=1024, POSTINPROG=1086,
 )
 # types
 INT16, INT32, STRING, BIN, STRING_ARRAY = 3, 4, 6, 7, 8
@@ -229,6 +230,9 @@ def build(spec):
         (T["PAYLOADCOMPRESSOR"], STRING, "gzip"),
         (T["PAYLOADFLAGS"], STRING, "9"),
     ]
+    if "post" in spec:
+        hdr += [(T["POSTIN"], STRING, spec["post"]),
+                (T["POSTINPROG"], STRING, "/bin/sh")]
     if n:
         hdr += [
             (T["SIZE"], INT32, [min(sum(sizes), 0xFFFFFFFF)]),
