@@ -329,6 +329,79 @@ static void test_errors(void)
 	azl_pkcs7_signer_release(&s);
 }
 
+/* ---- real firmware: OVMF with Secure Boot on and Debian's "snakeoil"
+ * certificate in db (the ovmf package ships its key for testers) ---- */
+
+#define SNAKEOIL_KEY "/usr/share/ovmf/PkKek-1-snakeoil.key"
+#define SNAKEOIL_CERT "/usr/share/ovmf/PkKek-1-snakeoil.pem"
+#define OVMF_SB_CODE "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+#define OVMF_SB_VARS "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd"
+
+/* Boot efi as \EFI\BOOT\BOOTX64.EFI of a FAT disk; stop qemu once the
+ * firmware has decided (or the kernel speaks).  Returns the serial log. */
+static char *ovmf_boot(const char *efi)
+{
+	return sh("rm -f esp.img serial.log && cp " OVMF_SB_VARS " vars.fd && "
+		  "mformat -C -i esp.img -T 65536 -h 64 -s 32 :: && mmd -i esp.img ::/EFI ::/EFI/BOOT && "
+		  "mcopy -i esp.img %s ::/EFI/BOOT/BOOTX64.EFI && "
+		  "{ qemu-system-x86_64 -machine q35,smm=on,accel=tcg -m 512 -display none -net none -no-reboot "
+		  "-global driver=cfi.pflash01,property=secure,value=on "
+		  "-drive if=pflash,format=raw,unit=0,file=" OVMF_SB_CODE ",readonly=on "
+		  "-drive if=pflash,format=raw,unit=1,file=vars.fd "
+		  "-drive file=esp.img,format=raw,if=virtio -serial file:serial.log & q=$!; "
+		  "i=0; while [ $i -lt 240 ] && kill -0 $q 2>/dev/null; do "
+		  "grep -aq -e 'Linux version' -e 'Access Denied' -e 'Security Violation' serial.log 2>/dev/null && break; "
+		  "sleep 0.5; i=$((i+1)); done; kill $q 2>/dev/null; wait $q; "
+		  "tr -d '\\033' < serial.log; }", efi);
+}
+
+static void test_firmware(void)
+{
+	static const char cmdline[] = "console=ttyS0 panic=-1";
+	struct azl_pkcs7_signer s, other;
+	struct azl_err err = {0};
+	struct azl_buf stub = slurp("stub.efi");
+	char *kernel = sh("ls /boot/vmlinuz-* 2>/dev/null | head -n 1"), *nl, *p, *out;
+	int have_kernel;
+
+	if ((nl = strchr(kernel, '\n')))
+		*nl = 0;
+	have_kernel = kernel[0] == '/';
+	/* the host's kernel shows the whole chain; without one the firmware's
+	 * verdict alone is checked */
+	struct azl_uki_input in[] = {
+		{ .name = ".cmdline", .data = cmdline, .len = sizeof(cmdline) - 1 },
+		{ .name = ".linux", .data = "not a kernel", .len = 12 },
+	};
+	if (have_kernel)
+		in[1].path = kernel;
+	p = path("fw.efi");
+	CHECK(azl_uki_write(stub.data, stub.len, in, 2, p, &err) == 0);
+	free(p);
+	/* the key is encrypted: this also goes through the passphrase path */
+	CHECK(azl_pkcs7_signer_load(SNAKEOIL_KEY, SNAKEOIL_CERT, "snakeoil", &s, &err) == 0);
+	CHECK(sign("fw.efi", "fw.snakeoil.efi", &s, &err) == 0);
+	load("key.pem", "cert.pem", &other);
+	CHECK(sign("fw.efi", "fw.other.efi", &other, &err) == 0);
+
+	out = ovmf_boot("fw.snakeoil.efi");
+	CHECK_CONTAINS(out, "starting Boot");
+	CHECK(!strstr(out, "Access Denied"));
+	if (have_kernel) {
+		CHECK_CONTAINS(out, "EFI stub: UEFI Secure Boot is enabled.");
+		CHECK_CONTAINS(out, "Linux version");
+	}
+	free(out);
+	out = ovmf_boot("fw.other.efi");
+	CHECK_CONTAINS(out, "Access Denied");
+	CHECK(!strstr(out, "Linux version"));
+	free(out);
+	free(kernel);
+	azl_buf_release(&stub);
+	azl_pkcs7_signer_release(&s);
+	azl_pkcs7_signer_release(&other);
+}
+
 int main(void)
 {
 	char *out;
@@ -347,6 +420,7 @@ int main(void)
 	test_uki();
 	test_ec();
 	test_errors();
+	test_firmware();
 	free(sh("rm -rf %s", dir));
 	return t_done();
 }
