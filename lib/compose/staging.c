@@ -345,7 +345,11 @@ static int mat_node(struct mat *m, const struct azl_node *n)
 		break;
 	default:
 		r = mat_special(m, n, lp);
-		if (r == 0 && chmod(lp, n->mode) < 0)
+		/* A real device node on the host stays owner-only: the package
+		 * may say 0666, but the host is not the image.  Capture never
+		 * reads devices back, so the shown mode changes nothing. */
+		if (r == 0 && chmod(lp, n->type == AZL_FT_CHR || n->type == AZL_FT_BLK ?
+				     n->mode & 0700 : n->mode) < 0)
 			r = azl_errf(m->err, -errno, "%s: chmod: %s", lp,
 				     strerror(errno));
 		break;
@@ -705,18 +709,40 @@ static void set_meta(struct cap *c, struct azl_node *n,
 }
 
 /* The materialised entry at mpath if it has the upper entry's type. */
+/* lstat of mpath under root without following any symlink on the way: a
+ * scriptlet may have replaced a package's symlink (which lower/ still
+ * holds, and which may point anywhere on the host) by a directory in
+ * upper/, and the host file it points at is none of the image's business. */
+static int lstat_beneath(const char *root, const char *mpath, struct stat *buf)
+{
+	char *rel = azl_xstrdup(mpath + strspn(mpath, "/")), *c = rel, *slash;
+	int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), r = -1;
+
+	while (dir >= 0 && (slash = strchr(c, '/'))) {
+		int next;
+		*slash = '\0';
+		next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dir);
+		dir = next;
+		c = slash + 1;
+	}
+	if (dir >= 0)
+		r = fstatat(dir, *c ? c : ".", buf, AT_SYMLINK_NOFOLLOW);
+	if (dir >= 0)
+		close(dir);
+	free(rel);
+	return r;
+}
+
 static const struct stat *lower_stat(struct cap *c, const char *mpath,
 				     const struct stat *sb, struct stat *buf)
 {
-	char *lp;
 	bool ok;
 
 	if (!c->st->overlay)
 		return NULL; /* the entry is the lower one, changed in place */
-	lp = lower_path(c->st, mpath);
-	ok = lstat(lp, buf) == 0 &&
+	ok = lstat_beneath(c->st->lower, mpath, buf) == 0 &&
 		  (buf->st_mode & S_IFMT) == (sb->st_mode & S_IFMT);
-	free(lp);
 	return ok ? buf : NULL;
 }
 

@@ -19,7 +19,7 @@ SPEC keys (all optional but name):
   name, version ("1"), release ("1"), arch ("noarch")
   files: [{path, mode (int, with type bits; default 0o100644),
            data (str) | zeros (int: that many zero bytes), link, rdev,
-           user, group, flags, mtime,
+           user, group, flags, mtime, caps ("cap_net_raw=ep"),
            hdr_size (int: the size the header declares, default the
            content's), cpio_name (default "." + path), cpio_size (the
            entry's size in cpio, default the content's; extra bytes are
@@ -30,6 +30,7 @@ SPEC keys (all optional but name):
   trailing_zeros: N             N zero bytes after the cpio trailer
   hdr_il, hdr_dl, sig_il, sig_dl: override the counts in a header's intro
                                  (the rest of the file stays as it was)
+  tag_counts: {"TAG": N}        override one index entry's value count
   truncate: N                   cut the file to N bytes at the end
 
 Zero runs are compressed once per MiB and the deflate block repeated, so a
@@ -56,7 +57,7 @@ T = dict(
     FILEINODES=1096, FILELANGS=1097, DIRINDEXES=1116, BASENAMES=1117,
     DIRNAMES=1118, PAYLOADFORMAT=1124, PAYLOADCOMPRESSOR=1125,
     PAYLOADFLAGS=1126, FILEDIGESTALGO=5011, PAYLOADDIGEST=5092,
-    PAYLOADDIGESTALGO=5093, POSTIN=1024, POSTINPROG=1086,
+    PAYLOADDIGESTALGO=5093, POSTIN=1024, POSTINPROG=1086, FILECAPS=5010,
 )
 # types
 INT16, INT32, STRING, BIN, STRING_ARRAY = 3, 4, 6, 7, 8
@@ -64,8 +65,9 @@ ALIGN = {INT16: 2, INT32: 4}
 MIB = 1 << 20
 
 
-def header(entries, region, il=None, dl=None):
-    """entries: [(tag, type, values)]; returns the header bytes."""
+def header(entries, region, il=None, dl=None, counts=None):
+    """entries: [(tag, type, values)]; returns the header bytes.  counts
+    {tag: n} replaces an entry's count in the index (the data stays)."""
     entries = sorted(entries)
     store = b""
     index = []
@@ -84,6 +86,7 @@ def header(entries, region, il=None, dl=None):
         else:
             data, count = val, len(val)
         store += data
+        count = (counts or {}).get(str(tag), count)
         index.append(struct.pack(">iIiI", tag, typ, off, count))
     n = len(index) + 1
     # The region trailer: a copy of the region entry whose offset is minus
@@ -254,6 +257,9 @@ def build(spec):
             (T["DIRNAMES"], STRING_ARRAY, dirs),
             (T["FILEDIGESTALGO"], INT32, [8]),
         ]
+        if any("caps" in f for f in files):
+            hdr.append((T["FILECAPS"], STRING_ARRAY,
+                        [f.get("caps", "") for f in files] + [""] * nsyn))
     p = Payload()
     for i, f in enumerate(files):
         if not f.get("in_cpio", True):
@@ -283,7 +289,8 @@ def build(spec):
     gz = p.finish()
     hdr += [(T["PAYLOADDIGEST"], STRING_ARRAY, [hashlib.sha256(gz).hexdigest()]),
             (T["PAYLOADDIGESTALGO"], INT32, [8])]
-    main = header(hdr, T["HEADERIMMUTABLE"], spec.get("hdr_il"), spec.get("hdr_dl"))
+    main = header(hdr, T["HEADERIMMUTABLE"], spec.get("hdr_il"), spec.get("hdr_dl"),
+                  spec.get("tag_counts"))
 
     sig = header([
         (T["SIG_SIZE"], INT32, [min(len(main) + len(gz), 0xFFFFFFFF)]),
