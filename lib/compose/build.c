@@ -2,12 +2,15 @@
  * shared struct build; azl_build() only sequences them. */
 #include "compose/build.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <rpm/rpmlib.h>
 #include <rpm/rpmtag.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -546,9 +549,23 @@ static int stage_record(struct build *b, struct azl_err *err)
 	return r;
 }
 
-/* Everything is complete in the work dir: move it into place. */
+/* Everything is complete in the work dir: move it into place.  An older
+ * SHA256SUMS (and its signature) goes first, and the new one comes after
+ * the files it lists: a kill part way never leaves a SHA256SUMS beside
+ * files it does not describe. */
 static int publish(struct build *b, struct azl_err *err)
 {
+	static const char *const sums[] = { "SHA256SUMS", "SHA256SUMS.sig", "SHA256SUMS.pem" };
+
+	for (size_t i = 0; i < sizeof(sums) / sizeof(sums[0]); i++) {
+		char *old = azl_path_join(b->out_dir, sums[i]);
+		int r = unlink(old) < 0 && errno != ENOENT ? -errno : 0;
+		if (r < 0)
+			azl_errf(err, r, "%s: %s", old, strerror(-r));
+		free(old);
+		if (r < 0)
+			return r;
+	}
 	for (size_t i = 0; i < b->nouts; i++) {
 		char *from = azl_path_join(b->work, b->outs[i].name);
 		char *to = azl_path_join(b->out_dir, b->outs[i].name);
@@ -565,24 +582,67 @@ static int publish(struct build *b, struct azl_err *err)
 	return 0;
 }
 
+/* Work directories of killed builds.  A live build holds a lock on its
+ * own (taken while holding the output folder's lock, so a new one is never
+ * seen unlocked); one that can be locked is left over and goes. */
+static void sweep_work_dirs(struct build *b)
+{
+	const char *mine = strrchr(b->work, '/') + 1;
+	struct dirent **ents = NULL;
+	int n = scandir(b->out_dir, &ents, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		char *path = azl_path_join(b->out_dir, name);
+		int fd = -1;
+		if (!strncmp(name, ".azl-work.", 10) && strcmp(name, mine))
+			fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			struct azl_err ignored = { 0 };
+			azl_staging_rmtree(path, &ignored);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		free(ents[i]);
+	}
+	free(ents);
+}
+
 static int make_work_dir(struct build *b, struct azl_err *err)
 {
-	int r;
+	int r, dfd;
 	b->out_dir = azl_xstrdup(b->o->out_dir ? b->o->out_dir : "out");
 	r = azl_mkdir_p(b->out_dir, err);
 	if (r < 0)
 		return r;
+	dfd = open(b->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+		r = azl_errf(err, -errno, "%s: cannot lock: %s", b->out_dir, strerror(errno));
+		goto out;
+	}
 	b->work = azl_xasprintf("%s/.azl-work.XXXXXX", b->out_dir);
-	if (!mkdtemp(b->work))
-		return azl_errf(err, -errno, "%s: cannot create a work directory: %s",
-				b->out_dir, strerror(errno));
-	return 0;
+	if (!mkdtemp(b->work)) {
+		r = azl_errf(err, -errno, "%s: cannot create a work directory: %s",
+			     b->out_dir, strerror(errno));
+		goto out;
+	}
+	b->work_fd = open(b->work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (b->work_fd < 0 || flock(b->work_fd, LOCK_EX) < 0) {
+		r = azl_errf(err, -errno, "%s: cannot lock: %s", b->work, strerror(errno));
+		goto out;
+	}
+	sweep_work_dirs(b);
+out:
+	if (dfd >= 0)
+		close(dfd); /* and with it the folder's lock */
+	return r;
 }
 
 int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	      struct azl_err *err)
 {
-	struct build b = { .o = o, .rep = rep };
+	struct build b = { .o = o, .rep = rep, .work_fd = -1 };
 	size_t len = 0;
 	int r;
 
@@ -616,6 +676,8 @@ out:
 		struct azl_err ignored = { 0 };
 		azl_staging_rmtree(b.work, &ignored);
 	}
+	if (b.work_fd >= 0)
+		close(b.work_fd);
 	azl_install_result_release(&b.inst);
 	azl_fs_free(b.fs);
 	if (b.store)

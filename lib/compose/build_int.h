@@ -36,6 +36,7 @@ struct build {
 	struct azl_seed seed;
 	char *out_dir;
 	char *work;                 /* out_dir/.azl-work.XXXXXX */
+	int work_fd;                /* holds work's lock; -1 when none */
 	struct azl_output_file *outs;
 	size_t nouts;
 };
