@@ -11,9 +11,10 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  skopeo umoci pigz bc reprotest faketime disorderfs
  diffoscope-minimal
  libext2fs-dev comerr-dev e2fsprogs libguestfs-tools libguestfs-dev linux-image-cloud-amd64
- qemu-utils gdisk dosfstools mtools fdisk
+ qemu-utils cryptsetup-bin gdisk dosfstools mtools fdisk
  ovmf qemu-system-x86 systemd-boot-efi sbsigntool osslsigncode binutils
- libcap2-bin attr openssl file util-linux"
+ libcap2-bin attr openssl file util-linux
+ docker-registry apache2-utils python3-cryptography"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -32,6 +32,7 @@ struct vhd_job {
 	const struct azl_manifest_kernel *mk; /* may be NULL */
 	const char *what;            /* "outputs.vhd": message prefix */
 	bool systemd_boot, xbootldr;
+	bool verity;                 /* initramfs opens a verity /usr */
 	char *cmdline_pre;           /* before root=: mount.usr=... (flatcar) */
 	char *dir;                   /* work/vhd: intermediates */
 	struct azl_kernel k;
@@ -61,7 +62,8 @@ static void vhd_note_host(struct build *b, const struct vhd_job *j, const char *
 static int vhd_initrd(struct build *b, struct vhd_job *j, struct azl_err *err)
 {
 	struct azl_out o = { .fd = -1 };
-	struct azl_initramfs_opts io = { .comp = AZL_COMP_GZIP, .mtime = b->sde };
+	struct azl_initramfs_opts io = { .comp = AZL_COMP_GZIP, .mtime = b->sde,
+					 .verity = j->verity };
 	int r;
 
 	if (j->mk && j->mk->initrd) {
@@ -558,7 +560,7 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	int r;
 
 	j.d = (struct vhd_job){ .mk = b->m->kernel, .what = "outputs.flatcar",
-				.systemd_boot = j.mf->systemd_boot };
+				.systemd_boot = j.mf->systemd_boot, .verity = true };
 	azl_build_stage(b, "flatcar", name);
 	j.d.dir = azl_path_join(b->work, "flatcar");
 	j.usr_raw = azl_path_join(b->work, n_raw);
@@ -566,6 +568,8 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	j.d.root_img = azl_path_join(j.d.dir, "root.ext4");
 	j.oem_img = azl_path_join(j.d.dir, "oem.ext4");
 	flatcar_warn_outside(b);
+	if (!(j.d.mk && j.d.mk->initrd) && !azl_initramfs_veritysetup(b->fs))
+		azl_build_warn(b, azl_xstrdup("warning: outputs.flatcar: the image ships no veritysetup, so its generated initramfs cannot open the verity-protected /usr and refuses to boot (add cryptsetup, or name an initramfs with kernel.initrd)"));
 	r = azl_kernel_find(b->fs, NULL, &j.d.k, err);
 	if (r < 0) {
 		azl_err_prefix(err, "%s: outputs.flatcar boots a kernel of the image", b->m->path);

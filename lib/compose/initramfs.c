@@ -7,6 +7,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "base/fs.h"
 #include "reproducible/cpio.h"
 
 const char *const azl_initramfs_default_modules[] = {
@@ -508,6 +509,190 @@ out:
 	return rc;
 }
 
+/* ---- veritysetup and its shared libraries (a verity-protected /usr) ---- */
+
+static const char *const veritysetup_paths[] = {
+	"/usr/sbin/veritysetup", "/usr/bin/veritysetup", "/sbin/veritysetup", NULL,
+};
+static const char *const lib_dirs[] = {
+	"/usr/lib64", "/lib64", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
+	"/usr/lib/aarch64-linux-gnu", "/usr/lib", "/lib", NULL,
+};
+#define MAX_LIBS 64u
+
+const char *azl_initramfs_veritysetup(struct azl_fs *fs)
+{
+	for (size_t i = 0; veritysetup_paths[i]; i++) {
+		struct azl_err e = { 0 };
+		char *real = NULL;
+		int rc = azl_fs_resolve(fs, veritysetup_paths[i], true, &real, &e);
+		struct azl_node *n = rc == 0 ? azl_fs_get(fs, real) : NULL;
+		free(real);
+		if (n && n->type == AZL_FT_REG)
+			return veritysetup_paths[i];
+	}
+	return NULL;
+}
+
+static uint64_t le(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* File offset of virtual address va, via the PT_LOAD headers; 0: none. */
+static uint64_t elf_va_off(const unsigned char *p, size_t len, uint64_t va)
+{
+	uint64_t phoff = le(p + 32, 8), phent = le(p + 54, 2), phnum = le(p + 56, 2);
+
+	for (uint64_t i = 0; i < phnum; i++) {
+		const unsigned char *ph = p + phoff + i * phent;
+		if (phoff + (i + 1) * phent > len || phent < 56)
+			return 0;
+		if (le(ph, 4) != 1)
+			continue;
+		uint64_t off = le(ph + 8, 8), vaddr = le(ph + 16, 8), fsz = le(ph + 32, 8);
+		if (va >= vaddr && va - vaddr < fsz)
+			return off + (va - vaddr);
+	}
+	return 0;
+}
+
+/* A NUL-terminated string at off inside the file, or NULL. */
+static const char *elf_str(const struct azl_buf *b, uint64_t off)
+{
+	if (off >= b->len || !memchr(b->data + off, 0, b->len - off))
+		return NULL;
+	return (const char *)b->data + off;
+}
+
+/* The DT_NEEDED names (appended to *names) and PT_INTERP (*interp, when
+ * asked and found) of a little-endian ELF64 file; anything else adds
+ * nothing.  Every offset is bounds-checked: the file comes from a package. */
+static void elf_needs(const struct azl_buf *b, char ***names, size_t *n, char **interp)
+{
+	const unsigned char *p = (const unsigned char *)b->data;
+	uint64_t phoff, phent, phnum, dyn = 0, dynsz = 0, strtab = 0;
+
+	if (b->len < 64 || memcmp(p, "\177ELF\2\1", 6))
+		return;
+	phoff = le(p + 32, 8);
+	phent = le(p + 54, 2);
+	phnum = le(p + 56, 2);
+	for (uint64_t i = 0; i < phnum && phent >= 56; i++) {
+		const unsigned char *ph = p + phoff + i * phent;
+		if (phoff > b->len || (i + 1) * phent > b->len - phoff)
+			return;
+		uint64_t type = le(ph, 4), off = le(ph + 8, 8), fsz = le(ph + 32, 8);
+		if (type == 2) {
+			dyn = off;
+			dynsz = fsz;
+		} else if (type == 3 && interp && !*interp) {
+			const char *s = elf_str(b, off);
+			if (s && *s == '/')
+				*interp = azl_xstrdup(s);
+		}
+	}
+	if (!dyn || dyn > b->len || dynsz > b->len - dyn)
+		return;
+	for (uint64_t at = dyn; at + 16 <= dyn + dynsz; at += 16)
+		if (le(p + at, 8) == 5)
+			strtab = elf_va_off(p, b->len, le(p + at + 8, 8));
+	if (!strtab)
+		return;
+	for (uint64_t at = dyn; at + 16 <= dyn + dynsz && le(p + at, 8) != 0; at += 16) {
+		const char *s;
+		if (le(p + at, 8) != 1 || !(s = elf_str(b, strtab + le(p + at + 8, 8))))
+			continue;
+		if (!*s || strchr(s, '/') || *n >= MAX_LIBS)
+			continue;
+		*names = azl_xrealloc(*names, (*n + 1) * sizeof(**names));
+		(*names)[(*n)++] = azl_xstrdup(s);
+	}
+}
+
+/* The model path of a library named by DT_NEEDED, or NULL. */
+static char *find_lib(struct azl_fs *fs, const char *name)
+{
+	for (size_t i = 0; lib_dirs[i]; i++) {
+		struct azl_err e = { 0 };
+		char *path = azl_path_join(lib_dirs[i], name), *real = NULL;
+		int rc = azl_fs_resolve(fs, path, true, &real, &e);
+		struct azl_node *nd = rc == 0 ? azl_fs_get(fs, real) : NULL;
+		free(path);
+		if (nd && nd->type == AZL_FT_REG)
+			return real;
+		free(real);
+	}
+	return NULL;
+}
+
+/* /bin/veritysetup and, under /lib/azl, its loader and the closure of its
+ * DT_NEEDED libraries as the image ships them; *ldso is the loader's
+ * archive path.  A library the image lacks is a bad-input error naming
+ * it. */
+static int add_veritysetup(struct azl_fs *fs, const char *tool, struct ents *e,
+			   char **ldso, struct azl_err *err)
+{
+	char **names = NULL, *interp = NULL, *real = NULL;
+	size_t n = 0;
+	struct azl_buf b = AZL_BUF_INIT;
+	struct ent *x;
+	int rc = azl_model_read(fs, tool, MODULES_MAX, &b, err);
+
+	if (rc < 0)
+		goto out;
+	elf_needs(&b, &names, &n, &interp);
+	if (!interp) {
+		rc = azl_err_input(err, "%s: not a dynamically linked ELF64 program", tool);
+		goto out;
+	}
+	rc = azl_fs_resolve(fs, tool, true, &real, err);
+	if (rc < 0)
+		goto out;
+	x = ent_add(e, "/bin/veritysetup", ENT_NODE, 0755);
+	x->src = real;
+	real = NULL;
+	rc = azl_fs_resolve(fs, interp, true, &real, err);
+	if (rc < 0) {
+		azl_err_prefix(err, "%s: its loader", tool);
+		goto out;
+	}
+	*ldso = azl_xasprintf("/lib/azl/%s", strrchr(interp, '/') + 1);
+	x = ent_add(e, *ldso, ENT_NODE, 0755);
+	x->src = real;
+	real = NULL;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = !strcmp(names[i], names[j]);
+		if (seen || !strcmp(names[i], strrchr(interp, '/') + 1))
+			continue;
+		char *lib = find_lib(fs, names[i]), *dst;
+		if (!lib) {
+			rc = azl_err_input(err, "%s needs %s, which the image does not ship", tool, names[i]);
+			break;
+		}
+		rc = azl_model_read(fs, lib, MODULES_MAX, &b, err);
+		if (rc == 0)
+			elf_needs(&b, &names, &n, NULL);
+		dst = azl_xasprintf("/lib/azl/%s", names[i]);
+		x = ent_add(e, dst, ENT_NODE, 0755);
+		x->src = lib;
+		free(dst);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(interp);
+	free(real);
+	azl_buf_release(&b);
+	return rc;
+}
+
 /* ---- busybox and /init ---- */
 
 static const char *const busybox_paths[] = {
@@ -573,7 +758,7 @@ static const char init_head[] =
  * PARTUUID in uevent and busybox blkid does not report it.  The entry's
  * unique GUID is at byte 16, stored mixed-endian. */
 static const char init_tail[] =
-	"root= init=/sbin/init opt=ro fstype= shell= usr= usrfstype= vusr= usrhash= unverified=\n"
+	"root= init=/sbin/init opt=ro fstype= shell= usr= usrfstype= vusr= usrhash= unverified= usroff=\n"
 	"for a in $($bb cat /proc/cmdline); do\n"
 	"\tcase $a in\n"
 	"\troot=*) root=${a#root=} ;;\n"
@@ -587,6 +772,7 @@ static const char init_tail[] =
 	"\tverity.usr=*) vusr=${a#verity.usr=} ;;\n"
 	"\tverity.usrhash=*|usrhash=*) usrhash=${a#*usrhash=} ;;\n"
 	"\tazl.usr_unverified) unverified=1 ;;\n"
+	"\tsystemd.verity_usr_options=*) usroff=$(echo \"${a#*=}\" | $bb tr , '\\n' | $bb sed -n 's/^hash-offset=//p') ;;\n"
 	"\tesac\n"
 	"done\n"
 	"die() {\n"
@@ -644,7 +830,14 @@ static const char init_tail[] =
 	 * up, which busybox cannot do: refuse rather than mount it unchecked,
 	 * unless the command line says azl.usr_unverified. */
 	"if [ -n \"$usr\" ]; then\n"
-	"\tif [ -n \"$usrhash\" ]; then\n"
+	"\tif [ -n \"$usrhash\" ] && [ -n \"$ldso\" ]; then\n"
+	"\t\twait_dev \"$vusr\" verity.usr\n"
+	"\t\t$bb mkdir -p /run/cryptsetup\n"
+	"\t\tDM_DISABLE_UDEV=1 LD_LIBRARY_PATH=/lib/azl $ldso /bin/veritysetup open ${usroff:+--hash-offset=$usroff} \"$dev\" usr \"$dev\" \"$usrhash\" ||\n"
+	"\t\t\tdie \"veritysetup cannot open /usr ($vusr) with verity.usrhash=$usrhash\"\n"
+	"\t\techo \"azl-initramfs: /usr: dm-verity over $dev, root hash $usrhash\"\n"
+	"\t\tusr=/dev/mapper/usr\n"
+	"\telif [ -n \"$usrhash\" ]; then\n"
 	"\t\t[ -n \"$unverified\" ] || die \"/usr is verity-protected (verity.usrhash=) and this initramfs cannot open dm-verity (no veritysetup); refusing to mount it unchecked (azl.usr_unverified overrides)\"\n"
 	"\t\techo \"azl-initramfs: WARNING: mounting /usr from $vusr WITHOUT dm-verity (azl.usr_unverified)\"\n"
 	"\t\tusr=$vusr\n"
@@ -662,9 +855,10 @@ static const char init_tail[] =
 	"exec $bb switch_root /newroot \"$init\"\n";
 
 static void init_script(const struct azl_kernel *k, char **mods, size_t n,
-			struct azl_buf *out)
+			const char *ldso, struct azl_buf *out)
 {
 	azl_buf_adds(out, init_head);
+	azl_buf_addf(out, "ldso=%s\n", ldso ? ldso : "");
 	for (size_t i = 0; i < n; i++) {
 		char *plain = module_plain(mods[i]);
 		azl_buf_addf(out, "$bb insmod %s/%s || echo \"azl-initramfs: insmod %s failed\"\n",
@@ -684,13 +878,16 @@ static int collect(struct azl_fs *fs, const struct azl_kernel *k,
 		   struct azl_err *err)
 {
 	const char *const *wanted = o->modules ? o->modules : azl_initramfs_default_modules;
-	char **mods = NULL, *bb = NULL;
+	char **mods = NULL, *bb = NULL, *ldso = NULL;
+	const char *vs;
 	size_t n = 0;
 	struct ent *x;
 	int rc = find_busybox(fs, &bb, err);
 
 	if (rc == 0)
 		rc = azl_initramfs_modules(fs, k, wanted, !o->modules, &mods, &n, err);
+	if (rc == 0 && o->verity && (vs = azl_initramfs_veritysetup(fs)))
+		rc = add_veritysetup(fs, vs, e, &ldso, err);
 	if (rc < 0)
 		goto out;
 	x = ent_add(e, "/bin/busybox", ENT_NODE, 0755);
@@ -707,10 +904,11 @@ static int collect(struct azl_fs *fs, const struct azl_kernel *k,
 		free(plain);
 	}
 	x = ent_add(e, "/init", ENT_MEM, 0755);
-	init_script(k, mods, n, &x->data);
+	init_script(k, mods, n, ldso, &x->data);
 	ents_finish(e);
 out:
 	free(bb);
+	free(ldso);
 	azl_initramfs_list_free(mods, n);
 	return rc;
 }

@@ -12,9 +12,10 @@
  * and an /init script that mounts /proc /sys /dev, loads the modules,
  * waits for root= (PARTUUID=, UUID=, LABEL= or /dev/...), mounts it ro or
  * rw as the command line says, mounts mount.usr= read-only on /usr when
- * given (a verity-protected /usr, verity.usrhash=, is refused: busybox
- * cannot open dm-verity; `azl.usr_unverified` mounts verity.usr= unchecked
- * for tests) and switch_roots to init= (default
+ * given (a verity-protected /usr, verity.usrhash=, is opened with the
+ * image's veritysetup when opts.verity put it in; without one it is
+ * refused, as busybox cannot open dm-verity, unless `azl.usr_unverified`
+ * says to mount verity.usr= unchecked) and switch_roots to init= (default
  * /sbin/init, else /bin/sh).  PARTUUID= is read from the GPT itself (the
  * kernel's uevent has no PARTUUID, busybox blkid none either).  On failure
  * /init says why and exits, so the kernel panics (panic= decides what
@@ -26,6 +27,7 @@
 #ifndef AZL_COMPOSE_INITRAMFS_H
 #define AZL_COMPOSE_INITRAMFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,7 +70,16 @@ struct azl_initramfs_opts {
 	enum azl_comp comp;          /* gzip, zstd or none */
 	int64_t mtime;               /* SOURCE_DATE_EPOCH */
 	const char *const *modules;  /* NULL: azl_initramfs_default_modules */
+	/* A verity-protected /usr: when the image ships veritysetup
+	 * (azl_initramfs_veritysetup), it goes in as /bin/veritysetup with
+	 * its loader and libraries under /lib/azl, and /init opens
+	 * verity.usr= with verity.usrhash= (hash-offset= from
+	 * systemd.verity_usr_options=) as /dev/mapper/usr. */
+	bool verity;
 };
+
+/* The image's veritysetup (a static string), or NULL when it has none. */
+const char *azl_initramfs_veritysetup(struct azl_fs *fs);
 
 /* Write the initramfs (a newc cpio, compressed as asked) to sink.  res
  * (may be NULL) receives sizes and digests. */

@@ -160,7 +160,9 @@ azl_fixture_key() {
 }
 
 # azl_fixture_kernel: prints a repository (Packages/, repodata/, unsigned)
-# holding azl-kernel, Debian's cloud kernel repackaged (specs/azl-kernel.spec).
+# holding azl-kernel, Debian's cloud kernel repackaged (specs/azl-kernel.spec),
+# and azl-veritysetup, the host's veritysetup with its libraries
+# (specs/azl-veritysetup.spec), for images with a verity-protected /usr.
 # Built on first use into $AZL_BUILD/fixtures/kernel-<hash>/; the .deb is
 # downloaded once (apt-get download, the host's archive) into
 # $AZL_BUILD/fixtures/kernel-deb/ and extracted there, never installed.
@@ -196,7 +198,9 @@ azl_fixture_kernel() {
 	ver=$(basename "$deb")
 	ver=${ver#linux-image-}
 	ver=${ver%%_*}
-	hash=$( (cat "$_azl_fx_top/tests/fixtures/specs/azl-kernel.spec"; echo "$ver"; rpmbuild --version) |
+	hash=$( (cat "$_azl_fx_top/tests/fixtures/specs/azl-kernel.spec" \
+		"$_azl_fx_top/tests/fixtures/specs/azl-veritysetup.spec"; echo "$ver"; rpmbuild --version
+		sha256sum "$(readlink -f "$(command -v veritysetup || echo /sbin/veritysetup)")") |
 		sha256sum | cut -c1-16)
 	dir=$root/kernel-$hash
 	if [ ! -e "$dir/.complete" ]; then
@@ -209,6 +213,7 @@ azl_fixture_kernel() {
 			if ! (export LC_ALL=C TZ=UTC; umask 022
 				_azl_fx_rpmbuild "$dir.tmp/work" kernel azl-kernel \
 					--define "azl_kernel_root $d/x" --define "azl_kernel_ver $ver" &&
+				_azl_fx_rpmbuild "$dir.tmp/work" kernel azl-veritysetup &&
 				_azl_fx_place "$dir.tmp/out" "$dir.tmp/work/staging/kernel"/*.rpm &&
 				_azl_fx_createrepo "$dir.tmp/out") >"$root/kernel-$hash.log" 2>&1; then
 				tail -n 20 "$root/kernel-$hash.log" >&2
