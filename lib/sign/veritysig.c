@@ -35,7 +35,7 @@ static int pkcs7_detached(const char *hex, const struct azl_pkcs7_signer *s,
 
 	if (in)
 		p7 = PKCS7_sign(s->cert, s->key, NULL, in,
-				PKCS7_DETACHED | PKCS7_BINARY | PKCS7_NOATTR | PKCS7_NOCERTS);
+				PKCS7_DETACHED | PKCS7_BINARY | PKCS7_NOATTR);
 	if (p7)
 		n = i2d_PKCS7(p7, &out);
 	if (n > 0)

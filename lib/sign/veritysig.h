@@ -3,11 +3,13 @@
  * The signature is what the kernel checks for dm-verity's
  * root_hash_sig_key_desc (verity_verify_root_hash → verify_pkcs7_signature
  * over the root hash *hex string* as given in the table) and what
- * systemd-veritysetup's --root-hash-signature / systemd's userspace check
- * read: a DER PKCS#7 SignedData, detached (the content is the lowercase
- * hex string, no newline), SHA-256, no authenticated attributes and no
- * embedded certificate; exactly
- *   printf %s HEX | openssl smime -sign -nocerts -noattr -binary \
+ * systemd-veritysetup's --root-hash-signature and systemd-repart's
+ * Verity=signature partitions carry: a DER PKCS#7 SignedData, detached
+ * (the content is the lowercase hex string, no newline), SHA-256, no
+ * authenticated attributes, the signer's certificate included (the kernel
+ * trusts it only if the same certificate is in its keyring).  Byte for
+ * byte what systemd-repart writes, and
+ *   printf %s HEX | openssl smime -sign -noattr -binary \
  *     -inkey KEY -signer CERT -outform der
  * With no attributes there is no signingTime: an RSA signature is
  * bit-identical across rebuilds, an ECDSA one is not.
@@ -17,8 +19,9 @@
  *   {"rootHash":"<hex>","certificateFingerprint":"<sha256 of the
  *    certificate's DER, lowercase hex>","signature":"<base64 of the DER
  *    PKCS#7>"}
- * serialized as text and padded with NUL bytes to the next multiple of
- * 4096 bytes (AZL_VERITY_SIG_ALIGN): the partition's size.  Its GPT type
+ * serialized as text (no newline) and padded with NUL bytes to fill the
+ * partition, whose size is a multiple of 4096 bytes (AZL_VERITY_SIG_ALIGN;
+ * systemd-repart makes it 16 KiB).  Its GPT type
  * for /usr on x86-64 is AZL_GPT_USR_X86_64_VERITY_SIG; it pairs with the
  * /usr partition (AZL_GPT_USR_X86_64) and its hash partition
  * (AZL_GPT_USR_X86_64_VERITY). */
