@@ -639,8 +639,8 @@ static int http_fail(struct reg *g, const struct req *q, const struct resp *rs,
 	int r;
 
 	if (rs->status == 401)
-		hint = g->basic || g->bearer ? " (authentication failed; check --user and --password-file)"
-					     : " (authentication required; give --user and --password-file)";
+		hint = g->o->user ? " (authentication failed; check --user and --password-file)"
+				  : " (authentication required; give --user and --password-file)";
 	else if (rs->status == 403)
 		hint = " (access denied)";
 	r = azl_errf(err, rs->status == 401 || rs->status == 403 ? -EACCES : -EIO,
@@ -746,12 +746,13 @@ out:
 	return r;
 }
 
-/* React to a 401 challenge: set up Basic or fetch a Bearer token. */
+/* React to a 401 challenge: set up Basic or fetch a Bearer token.  A
+ * challenge we cannot answer fails with the 401 itself. */
 static int answer_challenge(struct reg *g, const struct req *q,
 			    const struct resp *rs, struct azl_err *err)
 {
 	char *scheme = NULL, *realm = NULL, *service = NULL, *scope = NULL;
-	int r = -EACCES;
+	int r;
 
 	if (rs->www_auth)
 		azl_registry_parse_challenge(rs->www_auth, &scheme, &realm, &service, &scope);
@@ -765,9 +766,9 @@ static int answer_challenge(struct reg *g, const struct req *q,
 		g->service = service;
 		realm = service = NULL;
 		r = fetch_token(g, err);
-	}
-	if (r == -EACCES)
+	} else {
 		r = http_fail(g, q, rs, err);
+	}
 	free(scheme);
 	free(realm);
 	free(service);
