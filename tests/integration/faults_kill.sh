@@ -1,0 +1,159 @@
+#!/bin/bash
+# SIGKILL at chosen points of a cold `azl-compose build`, then a rerun.
+#
+# The points are deterministic: strace's fault injection sends SIGKILL on
+# entry to the Nth rename (or linkat, fsync, syncfs, pwrite64, write) of a
+# thread, before the call runs.  A traced clean build lists the main
+# thread's renames first (lock, cache records, work files, publishing), so
+# the kills cover every stage that names a file.  Half of the runs start
+# with an older build's outputs (another manifest, same name) in the
+# output folder, as a rebuild would.
+#
+# After each kill:
+#   - every entry of the output folder is a final name or a work directory
+#     (.azl-work.*); each final name holds a complete file: the killed
+#     build's own (equal to the clean build's) or the older build's;
+#   - if SHA256SUMS is there, every file it names is there and matches it
+#     (never a new output beside an old SHA256SUMS);
+#   - the lockfile is absent, or the older one, or the complete new one;
+#   - the cache: PRAGMA integrity_check ok, every blob and object hashes
+#     to its name, every index row has its blob, fetch --verify-cache ok;
+# and the rerun succeeds with outputs equal to the clean build's, byte for
+# byte, and leaves no work directory behind.
+. "$(dirname "$0")/../lib/common.sh"
+. "$AZL_TOP/tests/lib/fixtures.sh"
+
+command -v strace >/dev/null || fail "strace is needed (scripts/install-deps.sh)"
+command -v sqlite3 >/dev/null || fail "sqlite3 is needed (scripts/install-deps.sh)"
+strace -qq -o /dev/null -e trace=getpid -e inject=getpid:retval=1:when=1 true 2>/dev/null ||
+	skip "strace cannot trace here (ptrace not permitted)"
+
+t=$(azl_tmpdir)
+mkdir "$t/new" "$t/old"
+azl_fixture_manifest "$t/new/img.yaml" base azl-app azl-foo-tools azl-shared-a azl-shared-b
+printf 'outputs:\n  oci: {compression: gzip}\n' >>"$t/new/img.yaml"
+azl_fixture_manifest "$t/old/img.yaml" base azl-app
+printf 'outputs:\n  oci: {compression: gzip}\n' >>"$t/old/img.yaml"
+outputs="img.oci.tar img.spdx.json img.provenance.json img.build.json SHA256SUMS"
+
+# References: the older build and a clean cold build of the new manifest.
+(cd "$t/old" && "$AZL" -q build img.yaml -o out --cache-dir "$t/c-old") >/dev/null || fail "old build"
+(cd "$t/new" && "$AZL" -q build img.yaml -o ref --cache-dir "$t/c-ref") >/dev/null || fail "reference build"
+mv "$t/new/img.lock.json" "$t/ref.lock.json"
+for f in $outputs; do
+	assert_file "$t/new/ref/$f"
+	if cmp -s "$t/old/out/$f" "$t/new/ref/$f"; then
+		fail "the older build's $f equals the new one: no test"
+	fi
+done
+
+cd "$t/new"
+cache_ok() { # DIR
+	local c=$1 f rows sum size
+	[ -e "$c/index.sqlite" ] || return 0
+	assert_eq "$(sqlite3 "$c/index.sqlite" 'PRAGMA integrity_check')" ok "$c: integrity_check"
+	f=$(find "$c" \( -path "$c/blobs/sha256/*" -o -path "$c/objects/sha256/*" \) -type f -print0 |
+		xargs -0 -r sha256sum | awk '{ n = $2; sub(/.*\//, "", n); if (n != $1) print $2 }')
+	[ -z "$f" ] || fail "content does not match the name: $f"
+	rows=$(sqlite3 "$c/index.sqlite" "SELECT name FROM sqlite_master WHERE name='blobs'")
+	[ -z "$rows" ] || rows=$(sqlite3 "$c/index.sqlite" 'SELECT sha256 || " " || size FROM blobs') ||
+		fail "$c/index.sqlite: cannot list the rows"
+	while read -r sum size; do
+		[ -n "$sum" ] || continue
+		f=$c/blobs/sha256/${sum:0:2}/$sum
+		[ -f "$f" ] || fail "$c: index row $sum without its blob"
+		assert_eq "$(stat -c %s "$f")" "$size" "$f: size in the index"
+	done <<<"$rows"
+	"$AZL" fetch --verify-cache --cache-dir "$c" >/dev/null 2>&1 || fail "$c: fetch --verify-cache"
+}
+
+outputs_ok() { # WHAT: check out/ and the lockfile after a kill
+	local e f
+	for e in $(ls -A out); do
+		if [[ " $outputs " == *" $e "* ]]; then
+			cmp -s "out/$e" "ref/$e" || cmp -s "out/$e" "$t/old/out/$e" ||
+				fail "$1: out/$e is neither the new nor the older build's file (partial?)"
+		elif [[ $e == .azl-work.* ]]; then
+			[ -d "out/$e" ] || fail "$1: out/$e is not a work directory"
+		else
+			fail "$1: unexpected out/$e"
+		fi
+	done
+	if [ -e out/SHA256SUMS ]; then
+		(cd out && sha256sum --quiet --strict -c SHA256SUMS) >&2 ||
+			fail "$1: out/SHA256SUMS does not match the files beside it"
+	fi
+	if [ -e img.lock.json ]; then
+		cmp -s img.lock.json "$t/ref.lock.json" || cmp -s img.lock.json "$t/old/img.lock.json" ||
+			fail "$1: img.lock.json is incomplete"
+	fi
+}
+
+# The main thread's renames in a traced clean cold build.
+strace -f -qq -o "$t/trace" -e trace=rename,renameat,renameat2 \
+	"$AZL" -q build img.yaml -o "$t/traced" --cache-dir "$t/c-traced" >/dev/null ||
+	fail "traced build"
+main=$(head -n 1 "$t/trace" | awk '{print $1}')
+grep "^$main  *rename" "$t/trace" | sed -E 's/^[0-9]+ +//; s/, .*//; s/\.azl-work\.[A-Za-z0-9]+/W/g' >"$t/renames"
+rm -rf "$t/traced" "$t/c-traced" img.lock.json
+n=$(wc -l <"$t/renames")
+[ "$n" -ge 10 ] || fail "only $n renames traced"
+grep -q '^rename("[^"]*W/SHA256SUMS"' <(tail -n 1 "$t/renames") ||
+	fail "the last rename is not SHA256SUMS being published: $(tail -n 1 "$t/renames")"
+
+# Points: the first renames (solver cache, lockfile), every fourth one in
+# the middle (cache records, work files), the last six (SHA256SUMS in the
+# work directory, then every output published), and a few other calls:
+# an object linked into the store, the syncs before index rows and
+# records, sqlite's writes, a file's contents being written.
+points=()
+for ((k = 1; k <= n; k++)); do
+	if [ "$k" -le 2 ] || [ $((k % 4)) -eq 0 ] || [ "$k" -gt $((n - 6)) ]; then
+		points+=("rename,renameat,renameat2:$k")
+	fi
+done
+points+=(linkat:3 syncfs:1 syncfs:2 pwrite64:1 pwrite64:30 write:60)
+
+run=0
+for i in "${!points[@]}"; do
+	p=${points[i]}
+	calls=${p%:*} when=${p##*:}
+	states=$((i % 2)) # empty output folder, or an older build's outputs
+	[[ $calls == rename* && $when -gt $((n - 5)) ]] && states="0 1" # publishing: both
+	for old in $states; do
+		run=$((run + 1))
+		rm -rf out c img.lock.json
+		mkdir out
+		what="kill at ${calls%%,*} #$when"
+		if [ "$old" -eq 1 ]; then
+			cp -p "$t/old/out/"* out/
+			cp -p "$t/old/img.lock.json" .
+			what="$what over an older build"
+		fi
+		# In a subshell: its "Killed" notice goes to /dev/null, not the log.
+		(
+			rc=0
+			strace -f -qq -o "$t/kill.log" -e trace="$calls" -e inject="$calls:signal=KILL:when=$when" \
+				"$AZL" -q build img.yaml -o out --cache-dir c >/dev/null 2>"$t/err" || rc=$?
+			echo $rc >"$t/rc"
+		) 2>/dev/null
+		rc=$(cat "$t/rc")
+		# strace ends with the tracee's signal: 128 + 9.
+		[ "$rc" -eq 137 ] || { cat "$t/err" >&2; fail "$what: exit status $rc, not killed"; }
+		at=$(grep -E '^[0-9]+ +[a-z0-9]+\(.*(= \?|<unfinished \.\.\.>)$' "$t/kill.log" | tail -n 1 | cut -c1-130) || true
+		echo "$what: ${at:-?}"
+		outputs_ok "$what"
+		cache_ok c
+		"$AZL" -q build img.yaml -o out --cache-dir c >/dev/null 2>"$t/err" ||
+			{ cat "$t/err" >&2; fail "$what: the rerun failed"; }
+		for f in $outputs; do
+			cmp out/$f ref/$f || fail "$what: the rerun's $f differs from a clean build's"
+		done
+		cmp img.lock.json "$t/ref.lock.json" || fail "$what: lockfile after the rerun"
+		cache_ok c
+		left=$(ls -A out | grep '^\.azl-work' || true)
+		[ -z "$left" ] || fail "$what: work directories left after the rerun: $left"
+	done
+done
+[ "$run" -ge 20 ] || fail "only $run kills"
+echo "kill: ok ($run kills, each followed by a clean rerun)"
