@@ -13,7 +13,7 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  libext2fs-dev comerr-dev e2fsprogs libguestfs-tools libguestfs-dev linux-image-cloud-amd64
  qemu-utils cryptsetup-bin gdisk dosfstools mtools fdisk
  ovmf qemu-system-x86 systemd-boot-efi sbsigntool osslsigncode binutils
- libcap2-bin attr openssl file util-linux
+ libcap2-bin attr openssl file util-linux strace
  docker-registry apache2-utils"
 missing=""
 for p in $PKGS; do
