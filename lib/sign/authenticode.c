@@ -458,7 +458,7 @@ static int p7_sign(const struct azl_pkcs7_signer *s,
 	PKCS7 *p7 = PKCS7_new(), *inner = NULL;
 	PKCS7_SIGNER_INFO *si = NULL;
 	char why[256];
-	int n = -1, r = 0;
+	int n = -1, r = -EINVAL;
 
 	idc_content(digest, &content);
 	der_tlv(&idc, 0x30, content.data, content.len);
@@ -469,16 +469,16 @@ static int p7_sign(const struct azl_pkcs7_signer *s,
 	    !PKCS7_add_certificate(p7, s->cert) ||
 	    add_auth_attrs(si, md, sizeof(md)) < 0 ||
 	    !(inner = idc_p7_content(&idc)) || !PKCS7_set_content(p7, inner))
-		goto fail;
+		goto out;
 	inner = NULL; /* p7 owns it */
 	if (PKCS7_SIGNER_INFO_sign(si) <= 0 || (n = i2d_PKCS7(p7, &out)) <= 0)
-		goto fail;
+		goto out;
 	azl_buf_add(der, out, (size_t)n);
-	goto out;
-fail:
-	r = azl_errf(err, -EINVAL, "Authenticode: building the PKCS#7 signature: %s",
-		     ssl_why(why, sizeof(why)));
+	r = 0;
 out:
+	if (r < 0)
+		azl_errf(err, r, "Authenticode: building the PKCS#7 signature: %s",
+			 ssl_why(why, sizeof(why)));
 	OPENSSL_free(out);
 	PKCS7_free(inner);
 	PKCS7_free(p7);
