@@ -824,9 +824,10 @@ static int blob_exists(struct reg *g, const char *digest, int *exists,
 	struct resp rs = { 0 };
 	int r = call(g, &q, &rs, err);
 
-	if (r == 0 && rs.status != 200 && rs.status != 404)
+	/* A redirect means the blob is there, in the registry's storage. */
+	*exists = rs.status == 200 || (rs.status >= 301 && rs.status <= 308);
+	if (r == 0 && !*exists && rs.status != 404)
 		r = http_fail(g, &q, &rs, err);
-	*exists = rs.status == 200;
 	resp_release(&rs);
 	free(url);
 	return r;
