@@ -212,6 +212,14 @@ out:
 
 /* ---- reading the archive ---- */
 
+/* libarchive leaves no message for a short read. */
+static const char *tar_error(struct archive *a)
+{
+	const char *s = archive_error_string(a);
+
+	return s ? s : "unexpected end of the archive";
+}
+
 static struct archive *tar_open(const char *path, struct azl_err *err)
 {
 	struct archive *a = archive_read_new();
@@ -220,7 +228,7 @@ static struct archive *tar_open(const char *path, struct azl_err *err)
 		abort();
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, path, 256 * 1024) != ARCHIVE_OK) {
-		azl_err_input(err, "%s: cannot open: %s", path, archive_error_string(a));
+		azl_err_input(err, "%s: cannot open: %s", path, tar_error(a));
 		archive_read_free(a);
 		return NULL;
 	}
@@ -254,7 +262,7 @@ static int tar_read_entry(const char *path, const char *name, size_t max,
 	if (rc != ARCHIVE_OK) {
 		rc = rc == ARCHIVE_EOF
 			? azl_errf(err, -ENOENT, "%s: no %s: not an OCI image layout archive", path, name)
-			: azl_errf(err, -EIO, "%s: %s", path, archive_error_string(a));
+			: azl_errf(err, -EIO, "%s: %s", path, tar_error(a));
 		goto out;
 	}
 	size = archive_entry_size(e);
@@ -264,7 +272,7 @@ static int tar_read_entry(const char *path, const char *name, size_t max,
 	}
 	*out = azl_xmalloc((size_t)size + 1);
 	if (archive_read_data(a, *out, (size_t)size) != (la_ssize_t)size) {
-		rc = azl_errf(err, -EIO, "%s: %s: %s", path, name, archive_error_string(a));
+		rc = azl_errf(err, -EIO, "%s: %s: %s", path, name, tar_error(a));
 		goto out;
 	}
 	(*out)[size] = '\0';
@@ -615,7 +623,7 @@ static int send_req(struct reg *g, const struct req *q, struct resp *rs,
 	cc = curl_easy_perform(g->c);
 	if (q->body && q->body->failed)
 		r = azl_errf(err, -EIO, "reading the archive for %s %s: %s", q->method,
-			     q->url, archive_error_string(q->body->a));
+			     q->url, tar_error(q->body->a));
 	else if (cc != CURLE_OK)
 		r = azl_errf(err, -EIO, "%s %s: %s%s", q->method, q->url,
 			     g->curl_err[0] ? g->curl_err : curl_easy_strerror(cc),
@@ -1009,7 +1017,7 @@ static int upload_archive(struct reg *g, const char *path, struct need *nd,
 		x->done = 1;
 	}
 	if (r == 0 && rc != ARCHIVE_EOF)
-		r = azl_err_input(err, "%s: %s", path, archive_error_string(a));
+		r = azl_err_input(err, "%s: %s", path, tar_error(a));
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (nd[i].upload && !nd[i].done)
 			r = azl_err_input(err, "%s: blob %s named by the manifest is not in the archive",
