@@ -266,8 +266,9 @@ assert_exit 1 "$AZL" push out/img.oci.tar "$refb" --ca-file tls/ca.pem --user al
 assert_contains "$ERR" "authentication failed"
 assert_contains "$ERR" "https://127.0.0.1:$pb/v2/"
 assert_exit 0 "$AZL" push out/img.oci.tar "$refb" --ca-file tls/ca.pem --user alice \
-	--password-file pw --sign-key key.pem
+	--password-file pw --sign-key key.pem --chunk-size 300000
 assert_eq "$(cat "$OUT")" "127.0.0.1:$pb/azl/img@$digest"
+assert_contains "$t/tls.log" '"PATCH /v2/azl/img/blobs/uploads/'
 assert_not_contains "$ERR" "$password"
 assert_not_contains "$t/tls.log" "$password"
 mkdir certs && cp tls/ca.pem certs/ca.crt
