@@ -425,8 +425,8 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void logf_(struct reg *g, const char *fmt, ...) AZL_PRINTF(2, 3);
-static void logf_(struct reg *g, const char *fmt, ...)
+static void note(struct reg *g, const char *fmt, ...) AZL_PRINTF(2, 3);
+static void note(struct reg *g, const char *fmt, ...)
 {
 	struct azl_buf b = AZL_BUF_INIT;
 	va_list ap;
@@ -938,10 +938,10 @@ static int upload_blob(struct reg *g, const char *digest, struct body *b,
 	if (r == 0) {
 		g->res->uploaded++;
 		if (g->res->chunks > before)
-			logf_(g, "uploaded %s (%llu bytes in %u chunks)", digest,
+			note(g, "uploaded %s (%llu bytes in %u chunks)", digest,
 			      (unsigned long long)size, g->res->chunks - before);
 		else
-			logf_(g, "uploaded %s (%llu bytes)", digest, (unsigned long long)size);
+			note(g, "uploaded %s (%llu bytes)", digest, (unsigned long long)size);
 	}
 	free(loc);
 	return r;
@@ -958,7 +958,7 @@ static int upload_mem(struct reg *g, const char *data, size_t len,
 		return r;
 	if (exists) {
 		g->res->existing++;
-		logf_(g, "exists %s", digest);
+		note(g, "exists %s", digest);
 		return 0;
 	}
 	return upload_blob(g, digest, &b, err);
@@ -975,7 +975,7 @@ static int check_blobs(struct reg *g, struct need *nd, size_t n,
 		nd[i].upload = !exists;
 		if (exists) {
 			g->res->existing++;
-			logf_(g, "exists %s", nd[i].digest);
+			note(g, "exists %s", nd[i].digest);
 		}
 	}
 	return 0;
@@ -1102,7 +1102,7 @@ static int push_signature(struct reg *g, const char *digest,
 	if ((r = put_manifest(g, tag, manifest, cdigest, err)) < 0)
 		goto out;
 	snprintf(g->res->sig_tag, sizeof(g->res->sig_tag), "%s", tag);
-	logf_(g, "signature %s/%s:%s (%zu signature%s)", g->ref->host, g->ref->repo, tag,
+	note(g, "signature %s/%s:%s (%zu signature%s)", g->ref->host, g->ref->repo, tag,
 	      layer_count(manifest), layer_count(manifest) == 1 ? "" : "s");
 out:
 	free(existing);
@@ -1163,7 +1163,7 @@ int azl_registry_push(const char *path, const struct azl_image_ref *ref,
 	    (r = put_manifest(&g, ref->tag, manifest, digest, err)) < 0)
 		goto out;
 	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", digest);
-	logf_(&g, "manifest %s/%s:%s %s", ref->host, ref->repo, ref->tag, digest);
+	note(&g, "manifest %s/%s:%s %s", ref->host, ref->repo, ref->tag, digest);
 	if (o->sig)
 		r = push_signature(&g, digest, o->sig, err);
 out:
