@@ -712,6 +712,10 @@ static int payload_error(struct azl_payload *p, int rc, struct azl_err *err)
 	if (rc == RPMERR_UNMAPPED_FILE)
 		name = cpio_name_at(p->r, p->entries,
 				    (uint64_t)rpmfiArchiveTell(p->fi));
+	if (name && !*name) {
+		free(name);
+		name = NULL;
+	}
 	if (name)
 		azl_errf(err, -EIO, "%s (%s): payload entry \"%s\" is not a file of the header",
 			 p->r->path, p->r->nevra, name);

@@ -100,7 +100,8 @@ def header(entries, region, il=None, dl=None, counts=None):
 
 
 def cpio_entry(name, mode, size, nlink=1, ino=0, rdev=0):
-    fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev >> 8, rdev & 0xff,
+    # newc sizes are 8 hex digits: a bigger entry claims the most it can
+    fields = [ino, mode, 0, 0, nlink, 0, min(size, 0xFFFFFFFF), 0, 0, rdev >> 8, rdev & 0xff,
               len(name) + 1, 0]
     h = b"070701" + b"".join(b"%08X" % f for f in fields) + name.encode() + b"\0"
     return h + b"\0" * ((-len(h)) % 4)
