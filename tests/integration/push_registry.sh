@@ -25,7 +25,9 @@ for tool in docker-registry skopeo htpasswd openssl curl; do
 done
 
 # Debian's python3 (starts fast; a pyenv shim in PATH may not).
-py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"; fi; }
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+py() { "$PY" "$@"; }
 
 t=$(azl_tmpdir)
 cd "$t"
@@ -318,7 +320,8 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(port)), H).serve_forever()
 PY
 pt=$(free_port)
-py token.py "$pt" alice "$password" tls/token.key tls/token.pem "$t/tokensrv.log" 2>"$t/tokensrv.err" &
+# Not through py(): $! must be the server itself for the exit trap's kill.
+"$PY" token.py "$pt" alice "$password" tls/token.key tls/token.pem "$t/tokensrv.log" 2>"$t/tokensrv.err" &
 tpid=$!
 azl_on_exit "kill $tpid 2>/dev/null; wait $tpid 2>/dev/null"
 pc=$(free_port)
