@@ -148,6 +148,25 @@ static void test_reference(void)
 		fprintf(stderr, "vhd example: %s\n", err.msg);
 	CHECK(m && m->vhd && m->kernel && m->vhd->size == 1ull << 30);
 	azl_manifest_free(m);
+	m = NULL;
+	CHECK(azl_manifest_load("examples/flatcar/flatcar.yaml", &m, &err) == 0);
+	if (!m)
+		fprintf(stderr, "flatcar example: %s\n", err.msg);
+	CHECK(m && m->flatcar && m->flatcar->usr_size == 512ull << 20 &&
+	      m->flatcar->raw && !m->flatcar->bios_boot && m->flatcar->root_size == 0 &&
+	      m->flatcar->oem_size == 128ull << 20);
+	azl_manifest_free(m);
+	m = NULL;
+	/* Defaults, and a bad value naming its key. */
+	CHECK(azl_manifest_parse("/tmp/d.yaml", "name: d\nrepos: [{id: r, baseurl: \"file:///x/\", gpgcheck: false}]\npackages: [a]\noutputs: {flatcar: {}}\n",
+				 strlen("name: d\nrepos: [{id: r, baseurl: \"file:///x/\", gpgcheck: false}]\npackages: [a]\noutputs: {flatcar: {}}\n"), &m, &err) == 0);
+	CHECK(m && m->flatcar && m->flatcar->usr_size == 1ull << 30 && m->flatcar->raw &&
+	      m->flatcar->esp_size == 128ull << 20 && !m->flatcar->systemd_boot);
+	azl_manifest_free(m);
+	m = NULL;
+	const char *bad = "name: d\nrepos: [{id: r, baseurl: \"file:///x/\", gpgcheck: false}]\npackages: [a]\noutputs: {flatcar: {usr_size: 1GB}}\n";
+	CHECK(azl_manifest_parse("/tmp/d.yaml", bad, strlen(bad), &m, &err) < 0);
+	CHECK_CONTAINS(err.msg, "key 'outputs.flatcar.usr_size': bad size '1GB'");
 }
 
 static void check_build_users(const struct azl_customize *c)
