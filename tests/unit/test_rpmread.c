@@ -359,6 +359,126 @@ static void test_caps(void)
 	free(f);
 }
 
+/* ---- hostile packages (tests/lib/rpmcraft.py) ---- */
+
+/* Craft tmp/NAME.rpm from a JSON spec; NULL when python3 fails. */
+static char *craft(const char *name, const char *json)
+{
+	char *out = azl_xasprintf("%s/%s.rpm", tmp, name);
+	char *js = azl_xasprintf("%s/%s.json", tmp, name);
+	char *cmd = azl_xasprintf("python3 tests/lib/rpmcraft.py %s %s", js, out);
+	FILE *f = fopen(js, "w");
+	int ok = f && fputs(json, f) >= 0;
+
+	if (f)
+		fclose(f);
+	ok = ok && system(cmd) == 0;
+	free(cmd);
+	free(js);
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Open must fail as bad input naming the package and every needle. */
+static void refused_at_open(const char *name, const char *json,
+			    const char *n1, const char *n2)
+{
+	char *path = craft(name, json);
+	struct azl_err err = { 0 };
+	struct azl_rpm *r = (struct azl_rpm *)1;
+
+	CHECK(path != NULL);
+	if (!path)
+		return;
+	CHECK(azl_rpm_open(path, &r, &err) < 0);
+	CHECK(r == NULL);
+	CHECK(err.kind == AZL_ERR_INPUT);
+	CHECK_CONTAINS(err.msg, name);
+	CHECK_CONTAINS(err.msg, n1);
+	if (n2)
+		CHECK_CONTAINS(err.msg, n2);
+	free(path);
+}
+
+/* Open succeeds; reading the payload to its end fails naming the needle. */
+static void refused_in_payload(const char *name, const char *json,
+			       const char *n1, const char *n2)
+{
+	char *path = craft(name, json);
+	struct azl_err err = { 0 };
+	struct azl_rpm *r = NULL;
+	struct azl_payload *p = NULL;
+	char buf[4096];
+	size_t fx;
+	uint64_t size;
+	int rc;
+
+	CHECK(path != NULL);
+	if (!path || azl_rpm_open(path, &r, &err) < 0) {
+		CHECK(!"opened");
+		free(path);
+		return;
+	}
+	rc = azl_payload_open(r, &p, &err);
+	while (rc == 0 && (rc = azl_payload_next(p, &fx, &size, &err)) > 0)
+		while ((rc = (int)azl_payload_read(p, buf, sizeof(buf), &err)) > 0)
+			;
+	CHECK(rc < 0);
+	CHECK_CONTAINS(err.msg, name);
+	CHECK_CONTAINS(err.msg, n1);
+	if (n2)
+		CHECK_CONTAINS(err.msg, n2);
+	azl_payload_close(p);
+	azl_rpm_close(r);
+	free(path);
+}
+
+static void test_hostile(void)
+{
+	char *ok = craft("h-ok", "{\"name\":\"h-ok\",\"files\":[{\"path\":\"/usr/h\",\"data\":\"hi\"},"
+			 "{\"path\":\"/usr/l\",\"mode\":41471,\"link\":\"h\"}]}");
+
+	if (!ok) {
+		printf("skip: python3 tests/lib/rpmcraft.py failed\n");
+		return;
+	}
+	/* the control: the crafter makes a valid package (one content entry:
+	 * the symlink has none) */
+	CHECK(payload_matches_header(ok) == 1);
+	free(ok);
+	refused_at_open("h-tags", "{\"name\":\"h-tags\",\"hdr_il\":2147483648}",
+			"header declares 2147483648 tags", "limit is 65535");
+	refused_at_open("h-data", "{\"name\":\"h-data\",\"hdr_dl\":4294967280}",
+			"declares 4294967280 bytes of data", NULL);
+	refused_at_open("h-short", "{\"name\":\"h-short\",\"hdr_dl\":100000}",
+			"the file ends", NULL);
+	refused_at_open("h-sig", "{\"name\":\"h-sig\",\"sig_il\":33}",
+			"signature header declares 33 tags", "limit is 32");
+	refused_at_open("h-count", "{\"name\":\"h-count\",\"files\":[{\"path\":\"/a\"}],"
+			"\"tag_counts\":{\"1117\":3000000}}",
+			"3000000 files (tag Basenames)", NULL);
+	refused_at_open("h-array", "{\"name\":\"h-array\",\"files\":[{\"path\":\"/a\"}],"
+			"\"tag_counts\":{\"1030\":1048576}}",
+			"tag Filemodes (1030) has 1048576 values", NULL);
+	refused_at_open("h-trunc", "{\"name\":\"h-trunc\",\"truncate\":200}",
+			"the file ends", NULL);
+	refused_in_payload("h-link", "{\"name\":\"h-link\",\"files\":[{\"path\":\"/l\",\"mode\":41471,"
+			   "\"link\":\"t\",\"hdr_size\":100000}]}",
+			   "/l: the header gives this symlink 100000 bytes", NULL);
+	refused_in_payload("h-cpio", "{\"name\":\"h-cpio\",\"files\":[{\"path\":\"/a\",\"data\":\"x\"},"
+			   "{\"path\":\"/b\",\"data\":\"y\",\"cpio_name\":\"./../../etc/b\"}]}",
+			   "payload entry \"./../../etc/b\" is not a file of the header", NULL);
+	refused_in_payload("h-big", "{\"name\":\"h-big\",\"files\":[{\"path\":\"/a\",\"data\":\"x\","
+			   "\"cpio_size\":100000}]}",
+			   "Bad magic after /a", NULL);
+	refused_in_payload("h-tail", "{\"name\":\"h-tail\",\"files\":[{\"path\":\"/a\",\"data\":\"x\"}],"
+			   "\"trailing_zeros\":513}",
+			   "more than 512 bytes after the archive's end", NULL);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp)) {
@@ -370,6 +490,7 @@ int main(void)
 	test_not_rpm();
 	test_built();
 	test_caps();
+	test_hostile();
 	char *cmd = azl_xasprintf("rm -rf %s", tmp);
 	if (!t_fail && system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmp);
