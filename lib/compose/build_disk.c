@@ -20,6 +20,8 @@
 #include "compose/uki.h"
 #include "reproducible/gpt.h"
 #include "reproducible/verity.h"
+#include "sign/authenticode.h"
+#include "sign/veritysig.h"
 
 /* --- vhd: ESP (UKI, or systemd-boot + UKI) + ext4 root in a GPT disk --- */
 
@@ -33,6 +35,9 @@ struct vhd_job {
 	const char *what;            /* "outputs.vhd": message prefix */
 	bool systemd_boot, xbootldr;
 	bool verity;                 /* initramfs opens a verity /usr */
+	/* --sign-key + --sign-cert: the UKI gets an Authenticode signature
+	 * before it goes into the ESP; NULL: unsigned. */
+	const struct azl_pkcs7_signer *signer;
 	char *cmdline_pre;           /* before root=: mount.usr=... (flatcar) */
 	char *dir;                   /* work/vhd: intermediates */
 	struct azl_kernel k;
@@ -126,6 +131,8 @@ static int vhd_boot_files(struct build *b, struct vhd_job *j, struct azl_err *er
 				   .stub_path = j->mk ? j->mk->stub : NULL };
 	if (r == 0)
 		r = azl_uki_build(b->fs, &j->k, &uo, uki, &stub, err);
+	if (r == 0 && j->signer && (r = azl_authenticode_sign_file(uki, uki, j->signer, err)) < 0)
+		azl_err_prefix(err, "Secure Boot signature");
 	if (r < 0)
 		azl_err_prefix(err, "%s: %s", j->what, j->systemd_boot ? "systemd-boot and UKI" : "UKI");
 	if (r == 0) {
@@ -273,17 +280,46 @@ static void vhd_job_release(struct vhd_job *j)
 	free(j->dir);
 }
 
+/* The Secure Boot / verity signer when the build signs with a certificate.
+ * A key without a certificate signs SHA256SUMS only: say so once per
+ * bootable output, since its UKI stays unsigned. */
+static int load_signer(struct build *b, const char *what, struct azl_pkcs7_signer *sg,
+		       bool *loaded, struct azl_err *err)
+{
+	int r;
+
+	*loaded = false;
+	if (!b->o->sign_key)
+		return 0;
+	if (!b->o->sign_cert) {
+		azl_build_warn(b, azl_xasprintf("note: %s: the UKI is not Secure Boot signed: that needs --sign-cert with --sign-key",
+						what));
+		return 0;
+	}
+	r = azl_pkcs7_signer_load(b->o->sign_key, b->o->sign_cert, b->o->sign_passphrase, sg, err);
+	if (r < 0)
+		return azl_err_prefix(err, "%s: Secure Boot signing key", what);
+	*loaded = true;
+	return 0;
+}
+
 int azl_build_emit_vhd(struct build *b, struct azl_err *err)
 {
 	struct vhd_job j = { .mv = b->m->vhd, .mk = b->m->kernel, .what = "outputs.vhd",
 			     .systemd_boot = b->m->vhd->systemd_boot,
 			     .xbootldr = b->m->vhd->boot_size != 0 };
+	struct azl_pkcs7_signer sg = { 0 };
+	bool signing = false;
 	struct azl_disk_layout l;
 	char *name = azl_xasprintf("%s.%s", b->m->name, j.mv->raw ? "img" : "vhd");
 	char *path = azl_path_join(b->work, name);
 	int r;
 
 	azl_build_stage(b, "vhd", name);
+	if ((r = load_signer(b, "outputs.vhd", &sg, &signing, err)) < 0)
+		goto out;
+	if (signing)
+		j.signer = &sg;
 	j.dir = azl_path_join(b->work, "vhd");
 	r = azl_kernel_find(b->fs, NULL, &j.k, err);
 	if (r < 0) {
@@ -307,6 +343,8 @@ out:
 		struct azl_err ignored = { 0 };
 		azl_staging_rmtree(j.dir, &ignored);
 	}
+	if (signing)
+		azl_pkcs7_signer_release(&sg);
 	vhd_job_release(&j);
 	free(name);
 	free(path);
@@ -440,6 +478,32 @@ static int flatcar_verity(struct build *b, struct flatcar_job *j, const char *ro
 	return r < 0 ? azl_err_prefix(err, "outputs.flatcar: dm-verity") : 0;
 }
 
+/* NAME.usr.roothash.p7s: a PKCS#7 detached signature over the root hash's
+ * hex (the form the kernel's dm-verity root_hash_sig_key_desc check and
+ * systemd-veritysetup's root-hash-signature= read), and
+ * NAME.usr.verity-sig.json: the UAPI usr-verity-sig document
+ * {rootHash, certificateFingerprint, signature}. */
+static int flatcar_verity_sig(struct build *b, struct flatcar_job *j,
+			      const struct azl_pkcs7_signer *sg, struct azl_err *err)
+{
+	struct azl_buf der = AZL_BUF_INIT, json = AZL_BUF_INIT;
+	char *p7 = azl_xasprintf("%s/%s.usr.roothash.p7s", b->work, b->m->name);
+	char *js = azl_xasprintf("%s/%s.usr.verity-sig.json", b->work, b->m->name);
+	int r = azl_verity_sig(j->vr.root_hex, sg, &der, &json, err);
+
+	if (r == 0)
+		r = azl_write_file_atomic(p7, der.data, der.len, 0644, err);
+	if (r == 0)
+		r = azl_write_file_atomic(js, json.data, json.len, 0644, err);
+	if (r < 0)
+		azl_err_prefix(err, "outputs.flatcar: signing the /usr root hash");
+	azl_buf_release(&der);
+	azl_buf_release(&json);
+	free(p7);
+	free(js);
+	return r;
+}
+
 /* ROOT: the model without /usr's content; OEM: an empty ext4 labelled OEM. */
 static int flatcar_root(struct build *b, struct flatcar_job *j, struct azl_err *err)
 {
@@ -557,11 +621,17 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	char *n_verity = azl_xasprintf("%s.usr.verity", b->m->name);
 	char *n_hash = azl_xasprintf("%s.usr.roothash", b->m->name);
 	char *path = azl_path_join(b->work, name), *hash_path = azl_path_join(b->work, n_hash);
+	struct azl_pkcs7_signer sg = { 0 };
+	bool signing = false;
 	int r;
 
 	j.d = (struct vhd_job){ .mk = b->m->kernel, .what = "outputs.flatcar",
 				.systemd_boot = j.mf->systemd_boot, .verity = true };
 	azl_build_stage(b, "flatcar", name);
+	if ((r = load_signer(b, "outputs.flatcar", &sg, &signing, err)) < 0)
+		goto out;
+	if (signing)
+		j.d.signer = &sg;
 	j.d.dir = azl_path_join(b->work, "flatcar");
 	j.usr_raw = azl_path_join(b->work, n_raw);
 	j.usr_verity = azl_path_join(b->work, n_verity);
@@ -576,7 +646,9 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 		goto out;
 	}
 	if ((r = azl_mkdir_p(j.d.dir, err)) < 0 || (r = flatcar_usr(b, &j, err)) < 0 ||
-	    (r = flatcar_verity(b, &j, hash_path, err)) < 0 || (r = flatcar_root(b, &j, err)) < 0)
+	    (r = flatcar_verity(b, &j, hash_path, err)) < 0 ||
+	    (signing && (r = flatcar_verity_sig(b, &j, &sg, err)) < 0) ||
+	    (r = flatcar_root(b, &j, err)) < 0)
 		goto out;
 	flatcar_layout(b, &j, &l); /* partition GUIDs first: the cmdline names them */
 	j.d.cmdline_pre = flatcar_cmdline(&j);
@@ -592,7 +664,17 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	azl_build_add_output(b, n_raw);
 	azl_build_add_output(b, n_verity);
 	azl_build_add_output(b, n_hash);
+	if (signing) {
+		char *p7 = azl_xasprintf("%s.usr.roothash.p7s", b->m->name);
+		char *js = azl_xasprintf("%s.usr.verity-sig.json", b->m->name);
+		azl_build_add_output(b, p7);
+		azl_build_add_output(b, js);
+		free(p7);
+		free(js);
+	}
 out:
+	if (signing)
+		azl_pkcs7_signer_release(&sg);
 	if (j.d.dir) {
 		struct azl_err ignored = { 0 };
 		azl_staging_rmtree(j.d.dir, &ignored);
