@@ -702,6 +702,17 @@ out:
 	return name;
 }
 
+static const char *bad_magic_hint(const struct azl_payload *p, int rc)
+{
+	if (rc != RPMERR_BAD_MAGIC)
+		return "";
+	if (p->last_fx >= 0)
+		return " (that entry holds more data than the header's size for it, or the archive is damaged)";
+	/* rpm's decoders stop at their memory limit (xz: 100 MiB of
+	 * dictionary) or on damage, and the archive reader sees garbage */
+	return " (the payload does not decompress: damaged, or it needs more memory than rpm's decoder allows)";
+}
+
 static int payload_error(struct azl_payload *p, int rc, struct azl_err *err)
 {
 	char *why = rpmfileStrerror(rc);
@@ -721,8 +732,7 @@ static int payload_error(struct azl_payload *p, int rc, struct azl_err *err)
 			 p->r->path, p->r->nevra, name);
 	else
 		azl_errf(err, -EIO, "%s (%s): payload: %s%s%s", p->r->path,
-			 p->r->nevra, why, at, rc == RPMERR_BAD_MAGIC && p->last_fx >= 0 ?
-			 " (that entry holds more data than the header's size for it, or the archive is damaged)" : "");
+			 p->r->nevra, why, at, bad_magic_hint(p, rc));
 	free(why);
 	free(name);
 	return -EIO;

@@ -57,6 +57,9 @@ spec h-biglink '{"name":"h-biglink","files":[{"path":"/usr/share/h-link","mode":
 spec h-bomb '{"name":"h-bomb","files":[{"path":"/usr/share/h-bomb","data":"x","cpio_size":'$GIB10'}]}'
 spec h-bomb-tail '{"name":"h-bomb-tail","files":[{"path":"/usr/share/h-ok","data":"x"}],"trailing_zeros":'$GIB10'}'
 spec h-bomb-extra '{"name":"h-bomb-extra","files":[{"path":"/usr/share/h-ok","data":"x"}],"extra_cpio":[{"name":"./usr/share/h-hidden","zeros":'$GIB10'}]}'
+# An xz payload whose stream asks for a 1.5 GiB dictionary: the decoder
+# refuses it rather than allocate (rpm's xz memory limit).
+spec h-xzdict '{"name":"h-xzdict","files":[{"path":"/usr/share/h-ok","data":"x"}],"xz_dict":1610612736}'
 # Builds: symlinks pointing outside are fine in an image; a scriptlet
 # writing through them must stay inside it.
 spec h-links '{"name":"h-links","files":[
@@ -152,7 +155,8 @@ expect h-biglink 2 "/usr/share/h-link" "gives this symlink 4294967295 bytes"
 expect h-bomb 1 "after /usr/share/h-bomb" "Bad magic"
 expect h-bomb-tail 1 "after the archive's end"
 expect h-bomb-extra 1 "./usr/share/h-hidden" "not a file of the header"
-for p in h-bomb h-bomb-tail h-bomb-extra; do
+expect h-xzdict 1 "payload does not decompress"
+for p in h-bomb h-bomb-tail h-bomb-extra h-xzdict; do
 	read -r _ secs < <(tail -n 1 "$p.usage")
 	awk -v s="$secs" 'BEGIN { exit !(s < 20) }' || fail "$p took ${secs}s"
 done

@@ -28,6 +28,7 @@ SPEC keys (all optional but name):
   post: "shell text"            a %post scriptlet (/bin/sh)
   synthetic_files: N            N more empty files /f/<i> (header only)
   trailing_zeros: N             N zero bytes after the cpio trailer
+  xz_dict: N                    an xz payload declaring an N-byte dictionary
   hdr_il, hdr_dl, sig_il, sig_dl: override the counts in a header's intro
                                  (the rest of the file stays as it was)
   tag_counts: {"TAG": N}        override one index entry's value count
@@ -231,7 +232,7 @@ def build(spec):
         (T["OS"], STRING, "linux"),
         (T["ARCH"], STRING, spec.get("arch", "noarch")),
         (T["PAYLOADFORMAT"], STRING, "cpio"),
-        (T["PAYLOADCOMPRESSOR"], STRING, "gzip"),
+        (T["PAYLOADCOMPRESSOR"], STRING, "@COMPRESSOR@"),
         (T["PAYLOADFLAGS"], STRING, "9"),
     ]
     if "post" in spec:
@@ -288,6 +289,16 @@ def build(spec):
     p.add(cpio_entry("TRAILER!!!", 0, 0))
     p.zeros(spec.get("trailing_zeros", 0))
     gz = p.finish()
+    compressor = "gzip"
+    if "xz_dict" in spec:
+        # Small payloads only: recompressed whole, with the dictionary size
+        # asked for (the decoder allocates what the stream declares).
+        import lzma
+        compressor = "xz"
+        gz = lzma.compress(gzip.decompress(gz), format=lzma.FORMAT_XZ, filters=[
+            {"id": lzma.FILTER_LZMA2, "dict_size": spec["xz_dict"], "mf": lzma.MF_HC3,
+             "nice_len": 8, "depth": 1}])
+    hdr = [(t, ty, compressor if v == "@COMPRESSOR@" else v) for t, ty, v in hdr]
     hdr += [(T["PAYLOADDIGEST"], STRING_ARRAY, [hashlib.sha256(gz).hexdigest()]),
             (T["PAYLOADDIGESTALGO"], INT32, [8])]
     main = header(hdr, T["HEADERIMMUTABLE"], spec.get("hdr_il"), spec.get("hdr_dl"),
