@@ -25,12 +25,17 @@ GIB10=10737418240
 RSS_MAX_KB=200000
 TIME_MAX=60
 
+# Nothing named $tag anywhere a ".." or a symlink could have led a write:
+# the host's /, /tmp, /var, /etc, and the test's own tree (work dirs are
+# gone after a build; the image's files live only inside its archive).
 host_clean() {
-	local p
-	for p in /tmp/$tag* /var/$tag* /$tag* "$t"/../$tag* /etc/$tag*; do
+	local p left
+	for p in /tmp/"$tag"* /var/"$tag"* /"$tag"* /etc/"$tag"*; do
 		[ -e "$p" ] || [ -L "$p" ] || continue
 		fail "a package wrote $p on the host"
 	done
+	left=$(find "$t" -name "$tag*" | head -n 3)
+	[ -z "$left" ] || fail "a package wrote $left"
 }
 
 mkdir specs
@@ -73,8 +78,10 @@ bombsize=$(stat -c %s hostile/Packages/h-bomb.rpm)
 [ "$bombsize" -lt 20000000 ] || fail "the bomb is $bombsize bytes: not a bomb"
 
 manifest() { # file pkg [allow_setuid line]
+	local name
+	name=$(basename "$1" .yaml)
 	cat >"$1" <<EOF
-name: $(basename "$1" .yaml)
+name: $name
 source_date_epoch: 1700000000
 arch: x86_64
 repos:
