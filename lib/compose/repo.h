@@ -3,7 +3,8 @@
  *
  * Every metadata file is checked against repomd.xml's sha256 of the file as
  * stored (compressed) before it is parsed; primary may be plain, gz, xz or
- * zstd (libsolv's solv_xfopen picks the decompressor by file suffix). */
+ * zstd, by file suffix (libsolv's solv_xfopen; zstd through our own reader,
+ * which fails on a truncated stream where libsolv's would spin). */
 #ifndef AZL_COMPOSE_REPO_H
 #define AZL_COMPOSE_REPO_H
 
