@@ -14,7 +14,8 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  qemu-utils cryptsetup-bin gdisk dosfstools mtools fdisk
  ovmf qemu-system-x86 systemd-boot-efi sbsigntool osslsigncode binutils
  libcap2-bin attr openssl file util-linux strace
- docker-registry apache2-utils"
+ docker-registry apache2-utils
+ libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
