@@ -155,40 +155,78 @@ static const char *tag_name(uint32_t tag)
 	return n && strcmp(n, "(unknown)") ? n : "unknown";
 }
 
-/* Each index entry: a known type, data inside the store, and an array
- * size librpm would accept.  The index is at most 0xffff * 16 bytes. */
+/* Per-file arrays: one value per file, as rpmbuild writes them.  librpm
+ * refuses a mismatch in most of them (printing why) and then has no file
+ * list at all; a package must not pass for one without files. */
+static const uint32_t file_tags[] = {
+	RPMTAG_FILESIZES, RPMTAG_FILEMODES, RPMTAG_FILERDEVS,
+	RPMTAG_FILEMTIMES, RPMTAG_FILEDIGESTS, RPMTAG_FILELINKTOS,
+	RPMTAG_FILEFLAGS, RPMTAG_FILEUSERNAME, RPMTAG_FILEGROUPNAME,
+	RPMTAG_FILEINODES, RPMTAG_DIRINDEXES, RPMTAG_FILECAPS,
+	RPMTAG_LONGFILESIZES,
+};
+
+static bool is_file_tag(uint32_t tag)
+{
+	for (size_t i = 0; i < sizeof(file_tags) / sizeof(file_tags[0]); i++)
+		if (file_tags[i] == tag)
+			return true;
+	return false;
+}
+
+/* The file count (Basenames' count, 0 without), refused over rpm's limit
+ * before anything else: it is what a reader allocates for. */
+static int file_count(struct hdr_scan *s, const char *what,
+		      const unsigned char *idx, uint32_t il, uint32_t *fc,
+		      struct azl_err *err)
+{
+	*fc = 0;
+	for (uint32_t i = 0; i < il; i++)
+		if (be32(idx + (size_t)i * 16) == RPMTAG_BASENAMES)
+			*fc = be32(idx + (size_t)i * 16 + 12);
+	if (*fc > ARRAY_MAX)
+		return azl_err_input(err, "%s: %s declares %u files (tag Basenames), more than the %u rpm accepts",
+				     s->who, what, *fc, ARRAY_MAX);
+	return 0;
+}
+
+/* One index entry: a known type, data inside the store, an array size
+ * librpm would accept, and one value per file for the per-file tags. */
+static int check_entry(struct hdr_scan *s, const char *what,
+		       const unsigned char *e, uint32_t dl, uint32_t fc,
+		       struct azl_err *err)
+{
+	uint32_t tag = be32(e), type = be32(e + 4), off = be32(e + 8),
+		 count = be32(e + 12);
+
+	if (type > TYPE_MAX || off >= dl || count == 0)
+		return azl_err_input(err, "%s: %s tag %s (%u): bad entry (type %u, offset %u, count %u, data %u bytes)",
+				     s->who, what, tag_name(tag), tag, type, off,
+				     count, dl);
+	if (type != 7 && count > ARRAY_MAX) /* 7: RPM_BIN_TYPE */
+		return azl_err_input(err, "%s: %s tag %s (%u) has %u values, more than the %u rpm accepts",
+				     s->who, what, tag_name(tag), tag, count,
+				     ARRAY_MAX);
+	if (fc && is_file_tag(tag) && count != fc)
+		return azl_err_input(err, "%s: %s tag %s (%u) has %u values for %u files",
+				     s->who, what, tag_name(tag), tag, count, fc);
+	return 0;
+}
+
+/* The index is at most 0xffff * 16 bytes. */
 static int check_index(struct hdr_scan *s, const char *what, uint32_t il,
 		       uint32_t dl, struct azl_err *err)
 {
 	unsigned char *idx = azl_xmalloc((size_t)il * 16);
+	uint32_t fc = 0;
 	int rc = 0;
 
-	if (read_at(s, idx, (size_t)il * 16, s->at + 16) < 0) {
+	if (read_at(s, idx, (size_t)il * 16, s->at + 16) < 0)
 		rc = azl_err_input(err, "%s: %s index is truncated", s->who, what);
-		goto out;
-	}
-	for (uint32_t i = 0; i < il; i++) {
-		const unsigned char *e = idx + (size_t)i * 16;
-		if (be32(e) == RPMTAG_BASENAMES && be32(e + 12) > ARRAY_MAX) {
-			rc = azl_err_input(err, "%s: %s declares %u files (tag Basenames), more than the %u rpm accepts",
-					   s->who, what, be32(e + 12), ARRAY_MAX);
-			goto out;
-		}
-	}
-	for (uint32_t i = 0; i < il && rc == 0; i++) {
-		const unsigned char *e = idx + (size_t)i * 16;
-		uint32_t tag = be32(e), type = be32(e + 4), off = be32(e + 8),
-			 count = be32(e + 12);
-		if (type > TYPE_MAX || off >= dl || count == 0)
-			rc = azl_err_input(err, "%s: %s tag %s (%u): bad entry (type %u, offset %u, count %u, data %u bytes)",
-					   s->who, what, tag_name(tag), tag, type,
-					   off, count, dl);
-		else if (type != 7 && count > ARRAY_MAX) /* 7: RPM_BIN_TYPE */
-			rc = azl_err_input(err, "%s: %s tag %s (%u) has %u values, more than the %u rpm accepts",
-					   s->who, what, tag_name(tag), tag, count,
-					   ARRAY_MAX);
-	}
-out:
+	if (rc == 0)
+		rc = file_count(s, what, idx, il, &fc, err);
+	for (uint32_t i = 0; i < il && rc == 0; i++)
+		rc = check_entry(s, what, idx + (size_t)i * 16, dl, fc, err);
 	free(idx);
 	return rc;
 }
@@ -276,6 +314,11 @@ int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err)
 	r->nevra = make_nevra(r->h);
 	r->files = rpmfilesNew(NULL, r->h, RPMTAG_BASENAMES, RPMFI_KEEPHEADER);
 	r->nfiles = r->files ? rpmfilesFC(r->files) : 0;
+	if (!r->files && headerIsEntry(r->h, RPMTAG_BASENAMES)) {
+		rc = azl_err_input(err, "%s (%s): librpm cannot make a file list of the header (directory indexes or per-file tags do not fit together)",
+				   path, r->nevra);
+		goto out;
+	}
 	/* Paths are joined on first use: readers that want only the name
 	 * (install ordering) skip one allocation per file. */
 	r->paths = azl_xcalloc(r->nfiles + 1, sizeof(*r->paths));

@@ -32,6 +32,7 @@ SPEC keys (all optional but name):
   hdr_il, hdr_dl, sig_il, sig_dl: override the counts in a header's intro
                                  (the rest of the file stays as it was)
   tag_counts: {"TAG": N}        override one index entry's value count
+  tag_values: {"TAG": [...]}    replace one tag's values (data and count)
   truncate: N                   cut the file to N bytes at the end
 
 Zero runs are compressed once per MiB and the deflate block repeated, so a
@@ -299,6 +300,8 @@ def build(spec):
             {"id": lzma.FILTER_LZMA2, "dict_size": spec["xz_dict"], "mf": lzma.MF_HC3,
              "nice_len": 8, "depth": 1}])
     hdr = [(t, ty, compressor if v == "@COMPRESSOR@" else v) for t, ty, v in hdr]
+    values = spec.get("tag_values", {})
+    hdr = [(t, ty, values.get(str(t), v)) for t, ty, v in hdr]
     hdr += [(T["PAYLOADDIGEST"], STRING_ARRAY, [hashlib.sha256(gz).hexdigest()]),
             (T["PAYLOADDIGESTALGO"], INT32, [8])]
     main = header(hdr, T["HEADERIMMUTABLE"], spec.get("hdr_il"), spec.get("hdr_dl"),

@@ -463,6 +463,12 @@ static void test_hostile(void)
 	refused_at_open("h-array", "{\"name\":\"h-array\",\"files\":[{\"path\":\"/a\"}],"
 			"\"tag_counts\":{\"1030\":1048576}}",
 			"tag Filemodes (1030) has 1048576 values", NULL);
+	refused_at_open("h-modes", "{\"name\":\"h-modes\",\"files\":[{\"path\":\"/a\"},{\"path\":\"/b\"}],"
+			"\"tag_values\":{\"1030\":[33188]}}",
+			"tag Filemodes (1030) has 1 values for 2 files", NULL);
+	refused_at_open("h-dirs", "{\"name\":\"h-dirs\",\"files\":[{\"path\":\"/a\"},{\"path\":\"/b\"}],"
+			"\"tag_values\":{\"1116\":[0,7]}}",
+			"cannot make a file list", NULL);
 	refused_at_open("h-trunc", "{\"name\":\"h-trunc\",\"truncate\":200}",
 			"the file ends", NULL);
 	refused_in_payload("h-link", "{\"name\":\"h-link\",\"files\":[{\"path\":\"/l\",\"mode\":41471,"
