@@ -685,6 +685,70 @@ static void test_privilege(void)
 	azl_objstore_close(st);
 }
 
+/* tmp/NAME.rpm crafted by tests/lib/rpmcraft.py from json; NULL on failure. */
+static char *craft(const char *name, const char *json)
+{
+	char *out = azl_xasprintf("%s/%s.rpm", tmp, name);
+	char *cmd = azl_xasprintf("echo '%s' | python3 tests/lib/rpmcraft.py - %s",
+				  json, out);
+	int ok = system(cmd) == 0;
+
+	free(cmd);
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Denied: a device node and capabilities are errors naming what they
+ * are; a set-group-ID directory is not privilege and installs. */
+static void test_privilege_kinds(void)
+{
+	static const char *const jsons[][2] = {
+		{ "h-dev", "{\"name\":\"h-dev\",\"files\":[{\"path\":\"/usr/h-null\",\"mode\":8630,\"rdev\":259}]}" },
+		{ "h-caps", "{\"name\":\"h-caps\",\"files\":[{\"path\":\"/usr/h-ping\",\"mode\":33261,"
+			    "\"data\":\"x\",\"caps\":\"cap_net_raw=ep\"}]}" },
+		{ "h-sgiddir", "{\"name\":\"h-sgiddir\",\"files\":[{\"path\":\"/var/h-mail\",\"mode\":17917}]}" },
+	};
+	static const char *const want[] = {
+		"h-dev-1-1.noarch: /usr/h-null: character device node (1,3) from repository 'r'",
+		"h-caps-1-1.noarch: /usr/h-ping: file with capabilities (cap_net_raw=ep) from repository 'r'",
+		NULL,
+	};
+	struct azl_objstore *st = store_at("priv");
+
+	for (size_t i = 0; i < 3; i++) {
+		char *path = craft(jsons[i][0], jsons[i][1]);
+		struct azl_install_pkg pk = { .path = path, .deny_setuid = true, .repo = "r" };
+		struct azl_install_opts o = { .sde = SDE };
+		struct azl_install_result res;
+		struct azl_err err = { 0 };
+		struct azl_fs *fs = azl_fs_new();
+		struct azl_node *n;
+		int rc;
+
+		CHECK(path != NULL);
+		if (!path) {
+			azl_fs_free(fs);
+			continue;
+		}
+		rc = azl_install(fs, st, &pk, 1, &o, &res, &err);
+		if (want[i]) {
+			CHECK(rc < 0 && err.kind == AZL_ERR_INPUT);
+			CHECK_CONTAINS(err.msg, want[i]);
+		} else {
+			CHECK(rc == 0);
+			n = azl_fs_get(fs, "/var/h-mail");
+			CHECK(n && n->type == AZL_FT_DIR && n->mode == 02775);
+		}
+		azl_install_result_release(&res);
+		azl_fs_free(fs);
+		free(path);
+	}
+	azl_objstore_close(st);
+}
+
 int main(void)
 {
 	if (!mkdtemp(tmp)) {
@@ -693,6 +757,7 @@ int main(void)
 	}
 	test_paths();
 	test_dir_conflicts();
+	test_privilege_kinds();
 	if (get_repo()) {
 		test_order();
 		test_app("s1", "s2");
