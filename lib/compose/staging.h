@@ -8,8 +8,9 @@
  *            mode or, both without exec/set-id/sticky bits, any mode (root
  *            in the sandbox reads and writes it regardless); else a copy
  *            (copy_file_range: a reflink where the filesystem can).
- *            Device nodes are made only by a root caller (an empty file
- *            stands in otherwise: the sandbox mounts its own /dev)
+ *            Device nodes are made only by a root caller, owner-only
+ *            whatever the package's mode (an empty file stands in
+ *            otherwise: the sandbox mounts its own /dev)
  *   upper/   overlayfs upper dir: everything scriptlets change
  *   work/    overlayfs work dir
  *   root/    mount point of the overlay inside the sandbox
@@ -17,6 +18,16 @@
  * (lib/compose/sandbox.h), so the host never sees it and scriptlets can
  * never modify a shared content object.  Several scriptlets run in turn
  * share one upper dir; azl_staging_capture() then folds it into the model.
+ *
+ * Package symlinks are made as they are, and their targets may point
+ * anywhere on the host ("../../../../etc", "/etc"); nothing here follows
+ * them.  The model holds no path through a symlink (install places files
+ * at their resolved paths, the model refuses a node whose parent is not a
+ * directory), lower/ is built in model order with mkdir, open(O_EXCL |
+ * O_NOFOLLOW), symlink and link, and capture walks with O_NOFOLLOW and
+ * looks at lower entries without following any symlink on the way.
+ * Scriptlets meet the symlinks only inside the sandbox, whose root is the
+ * image (tests/integration/hostile.sh writes through them).
  *
  * Ownership inside the sandbox: an unprivileged caller maps only uid/gid 0
  * to itself, so every file looks root-owned and chown to another id fails
