@@ -319,9 +319,12 @@ static int move_into_place(struct azl_cache *c, const char *tmp,
 {
 	char *dir = azl_xasprintf("%s/blobs/sha256/%.2s", c->dir, sha256);
 	char *dst = blob_path(c, sha256);
-	int fd, r;
+	int fd, r = 0;
 
-	r = azl_mkdir_p(dir, err);
+	/* blobs/sha256 exists since azl_cache_open: one mkdir, not one per
+	 * path component. */
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		r = azl_mkdir_p(dir, err);
 	if (r < 0)
 		goto out;
 	fd = open(tmp, O_RDONLY | O_CLOEXEC);

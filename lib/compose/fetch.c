@@ -170,6 +170,11 @@ static int sink_open(struct xfer *x)
 	if (x->it->sha256 && st.st_size > 0 &&
 	    (!x->it->size || (uint64_t)st.st_size <= x->it->size))
 		return sink_adopt_partial(x, (uint64_t)st.st_size);
+	/* An empty file needs no truncation, and truncating one would make
+	 * ext4 (auto_da_alloc) start its write-back inside close(), on the
+	 * downloading thread. */
+	if (st.st_size == 0)
+		return 0;
 	return sink_restart(x);
 }
 
