@@ -6,7 +6,7 @@
 # repodata written from the specs (so even packages rpm cannot read get
 # into the repository, as from a hostile mirror), locked, fetched and
 # built.  Every build must fail with its exit code and a message naming
-# the package and the offending path or field, within 60 s and 200 MB of
+# the package and the offending path or field, within 60 s and 100 MB of
 # resident memory, leaving no output at a final path and nothing on the
 # host outside the test's folders.  Positive controls: the same privileged
 # files build under `allow_setuid: true`, and symlinks that merely point
@@ -22,7 +22,7 @@ key=$(azl_fixture_key A)
 craft=$AZL_TOP/tests/lib/rpmcraft.py
 tag=azl-hostile-$$                  # names that must never appear on the host
 GIB10=10737418240
-RSS_MAX_KB=200000
+RSS_MAX_KB=100000
 TIME_MAX=60
 
 # Nothing named $tag anywhere a ".." or a symlink could have led a write:
