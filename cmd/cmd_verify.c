@@ -375,8 +375,11 @@ static int query_rpmdb(const char *db_path, char ***nevras, size_t *n, struct az
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, "SELECT blob FROM Packages ORDER BY hnum", -1, &st, NULL);
 	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-		Header h = headerImport((void *)sqlite3_column_blob(st, 0),
-					(unsigned)sqlite3_column_bytes(st, 0), HEADERIMPORT_COPY);
+		const void *blob = sqlite3_column_blob(st, 0);
+		int len = sqlite3_column_bytes(st, 0);
+		/* headerImport dereferences a NULL (empty or NULL column) blob. */
+		Header h = blob && len > 0 ? headerImport((void *)blob, (unsigned)len,
+							  HEADERIMPORT_COPY) : NULL;
 		if (!h) {
 			r = azl_errf(err, -EBADMSG, "rpmdb.sqlite: a header does not parse");
 			break;
