@@ -190,6 +190,27 @@ static int file_count(struct hdr_scan *s, const char *what,
 	return 0;
 }
 
+/* librpm's file list (rpmfilesNew) uses the data of these tags as the
+ * type it expects without looking: a Classdict stored as a plain string
+ * made rpmfilesFree free header memory (found by fuzzing).  So each must
+ * have rpm's type for it.  (Not every tag: rpmbuild itself writes some,
+ * such as Postinprog, as a string or a string array.) */
+static bool type_fits(uint32_t tag, uint32_t type)
+{
+	static const uint32_t typed[] = {
+		RPMTAG_BASENAMES, RPMTAG_DIRNAMES, RPMTAG_CLASSDICT,
+		RPMTAG_DEPENDSDICT, RPMTAG_FILECLASS, RPMTAG_FILEDEPENDSX,
+		RPMTAG_FILEDEPENDSN, RPMTAG_FILEVERIFYFLAGS, RPMTAG_FILEDEVICES,
+		RPMTAG_FILELANGS, RPMTAG_FILECOLORS, RPMTAG_FILEDIGESTALGO,
+		RPMTAG_FILESIGNATURES, RPMTAG_FILESIGNATURELENGTH,
+	};
+	bool check = is_file_tag(tag);
+
+	for (size_t i = 0; !check && i < sizeof(typed) / sizeof(typed[0]); i++)
+		check = typed[i] == tag;
+	return !check || type == ((uint32_t)rpmTagGetTagType((rpmTagVal)tag) & RPM_MASK_TYPE);
+}
+
 /* One index entry: a known type, data inside the store, an array size
  * librpm would accept, and one value per file for the per-file tags. */
 static int check_entry(struct hdr_scan *s, const char *what,
@@ -203,6 +224,10 @@ static int check_entry(struct hdr_scan *s, const char *what,
 		return azl_err_input(err, "%s: %s tag %s (%u): bad entry (type %u, offset %u, count %u, data %u bytes)",
 				     s->who, what, tag_name(tag), tag, type, off,
 				     count, dl);
+	if (!strcmp(what, "header") && !type_fits(tag, type))
+		return azl_err_input(err, "%s: %s tag %s (%u) has type %u, rpm's is %u",
+				     s->who, what, tag_name(tag), tag, type,
+				     (uint32_t)rpmTagGetTagType((rpmTagVal)tag) & RPM_MASK_TYPE);
 	if (type != 7 && count > ARRAY_MAX) /* 7: RPM_BIN_TYPE */
 		return azl_err_input(err, "%s: %s tag %s (%u) has %u values, more than the %u rpm accepts",
 				     s->who, what, tag_name(tag), tag, count,
