@@ -20,6 +20,7 @@
 #include <rpm/rpmfiles.h>
 #include <rpm/rpmio.h>
 #include <rpm/rpmlib.h>
+#include <rpm/rpmlog.h>
 #include <rpm/rpmpgp.h>
 #include <rpm/rpmtag.h>
 #include <rpm/rpmtd.h>
@@ -76,6 +77,18 @@ static char *make_nevra(Header h)
 			     rel ? rel : "?", a);
 }
 
+/* librpm says why only through its log; its last message is used when it
+ * names this file (another thread may have logged since). */
+static int header_error(const char *path, struct azl_err *err)
+{
+	const char *why = rpmlogMessage();
+
+	if (why && strstr(why, path))
+		return azl_errf(err, -EIO, "cannot read the rpm header: %.*s",
+				(int)strcspn(why, "\n"), why);
+	return azl_errf(err, -EIO, "%s: cannot read the rpm header", path);
+}
+
 static int read_header(const char *path, FD_t fd, Header *h,
 		       struct azl_err *err)
 {
@@ -95,7 +108,7 @@ static int read_header(const char *path, FD_t fd, Header *h,
 	case RPMRC_NOTFOUND:
 		return azl_err_input(err, "%s: not an rpm package", path);
 	default:
-		return azl_errf(err, -EIO, "%s: cannot read the rpm header", path);
+		return header_error(path, err);
 	}
 }
 

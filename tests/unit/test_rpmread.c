@@ -471,6 +471,15 @@ static void test_hostile(void)
 			"cannot make a file list", NULL);
 	refused_at_open("h-trunc", "{\"name\":\"h-trunc\",\"truncate\":200}",
 			"the file ends", NULL);
+	/* past our checks, librpm's own reason is carried into the message */
+	char *lie = craft("h-lie", "{\"name\":\"h-lie\",\"tag_counts\":{\"1004\":7}}");
+	struct azl_err lerr = { 0 };
+	struct azl_rpm *lr = NULL;
+	CHECK(lie && azl_rpm_open(lie, &lr, &lerr) < 0);
+	CHECK_CONTAINS(lerr.msg, "cannot read the rpm header");
+	CHECK_CONTAINS(lerr.msg, "tag 1004");
+	CHECK_CONTAINS(lerr.msg, "h-lie.rpm");
+	free(lie);
 	refused_in_payload("h-link", "{\"name\":\"h-link\",\"files\":[{\"path\":\"/l\",\"mode\":41471,"
 			   "\"link\":\"t\",\"hdr_size\":100000}]}",
 			   "/l: the header gives this symlink 100000 bytes", NULL);
