@@ -2,6 +2,7 @@
 #   make              build/azl-compose
 #   make check        unit tests + integration tests
 #   make check-asan   the same under AddressSanitizer + UBSan (build-asan/)
+#   make check-valgrind  unit + some integration tests under valgrind
 #   make demo         signed example repository + lock + fetch of the example
 #   make bench        speed figures side by side
 # BUILD=dir puts every object elsewhere, so several builds can coexist.
@@ -57,6 +58,35 @@ check-asan:
 	  EXTRA_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" check
 
+# make check-valgrind: the unit tests, then the integration tests in
+# VALGRIND_TESTS, with every test binary and azl-compose call under
+# valgrind (tests/run.sh AZL_WRAP), -O1 in build-valgrind/.  One log per
+# command in build-valgrind/valgrind/, forked children included (an open
+# fd: a sandboxed child cannot open files outside its root).  A memory
+# error fails the test at once (exit 99); leaks are judged afterwards, and
+# only for processes that return from main: a forked child that _exit()s
+# still holds its parent's memory, which valgrind would call lost.
+VALGRIND_TESTS ?= manifest_errors.sh lock.sh build_errors.sh build_oci.sh fetch_http.sh sign_verify.sh
+VALGRIND_LOGS  := $(CURDIR)/build-valgrind/valgrind
+VALGRIND := valgrind --error-exitcode=99 --leak-check=full \
+	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=none \
+	--suppressions=$(CURDIR)/tests/valgrind.supp --log-fd=9 9>>$(VALGRIND_LOGS)/$$$$.log
+
+check-valgrind:
+	$(MAKE) BUILD=build-valgrind EXTRA_CFLAGS=-O1 all unit
+	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
+	AZL_BUILD=build-valgrind AZL_WRAP='$(VALGRIND)' AZL_ONLY=unit sh tests/run.sh
+	AZL_BUILD=build-valgrind AZL_WRAP='$(VALGRIND)' AZL_ONLY=integration \
+	  AZL_TESTS="$(VALGRIND_TESTS)" sh tests/run.sh
+	@awk '{ pid = $$1; gsub(/=/, "", pid) } \
+	  / Parent PID: / { parent[FILENAME, pid] = $$NF; seen[FILENAME, pid] = 1 } \
+	  /ERROR SUMMARY: [1-9]/ { bad[FILENAME] = 1 } \
+	  /(definitely|indirectly) lost: [1-9]/ { lost[FILENAME, pid] = 1 } \
+	  END { for (k in lost) { split(k, a, SUBSEP); p = parent[k]; \
+	          if (p != 0 && !((a[1], p) in seen)) bad[a[1]] = 1 } \
+	        for (f in bad) { print f; n++ } exit n > 0 }' $(VALGRIND_LOGS)/*.log || \
+	  { echo "valgrind: errors or leaks in the logs above"; exit 1; }
+
 demo: all
 	sh examples/demo.sh
 
@@ -69,7 +99,7 @@ lint:
 clean:
 	rm -rf build build-*
 
-.PHONY: all unit check check-unit check-asan demo bench lint clean
+.PHONY: all unit check check-unit check-asan check-valgrind demo bench lint clean
 
 # --- fuzzing (tests/fuzz/README.md) ---------------------------------------
 #   make fuzz-build   clang libFuzzer targets in $(BUILD_FUZZ)/fuzz/

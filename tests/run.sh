@@ -8,6 +8,16 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${AZL_BUILD:-build}
 case $build in /*) ;; *) build=$top/$build ;; esac
 export AZL=$build/azl-compose AZL_TOP=$top AZL_BUILD=$build
+# AZL_WRAP="valgrind ...": unit tests and every $AZL call run under it
+# (a shell command prefix: it may hold redirections and $$).
+wrap=""
+if [ -n "${AZL_WRAP:-}" ]; then
+	wrap=$build/wrap
+	printf '#!/bin/sh\nexec %s "$@"\n' "$AZL_WRAP" >"$wrap"
+	printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$wrap" "$AZL" >"$build/azl-wrapped"
+	chmod +x "$wrap" "$build/azl-wrapped"
+	AZL=$build/azl-wrapped
+fi
 pass=0 fail=0 skip=0 failed=""
 logdir=$build/test-logs
 rm -rf "$logdir"; mkdir -p "$logdir/unit" "$logdir/integration"
@@ -29,7 +39,7 @@ run_one() { # name, command...
 if [ "${AZL_ONLY:-}" != integration ]; then
 	for t in "$build"/tests/test_*; do
 		[ -x "$t" ] || continue
-		run_one "unit/$(basename "$t")" "$t"
+		run_one "unit/$(basename "$t")" $wrap "$t"
 	done
 fi
 if [ "${AZL_ONLY:-}" != unit ]; then
