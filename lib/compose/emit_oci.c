@@ -39,13 +39,34 @@ const char *azl_oci_arch(const char *rpm_arch)
 
 /* ---- libarchive plumbing ---- */
 
+/* libarchive's tar record is 10240 bytes and the archive ends padded to a
+ * multiple of it; handing bytes on in records of TAR_BLOCKS of them keeps
+ * that padding (the bytes are the same) with far fewer calls. */
+#define TAR_RECORD 10240
+#define TAR_BLOCKS 64
+/* Write-back of the outer archive starts every this many bytes, so the
+ * fsync at commit finds little left to write. */
+#define KICK_BYTES (8u << 20)
+
 /* Where a libarchive writer's bytes go: a layer stream or the final file. */
 struct sink {
 	struct azl_zstream *zs; /* layer */
 	struct azl_out *out;    /* outer archive */
 	struct azl_err *err;
 	int failed;
+	uint64_t written, kicked; /* outer archive bytes, write-back started */
 };
+
+static void kick_writeback(struct sink *s)
+{
+	if (s->written - s->kicked < KICK_BYTES)
+		return;
+	/* Advisory: a failure here only means the fsync does it all. */
+	(void)sync_file_range(s->out->fd, (off_t)s->kicked,
+			      (off_t)(s->written - s->kicked),
+			      SYNC_FILE_RANGE_WRITE);
+	s->kicked = s->written;
+}
 
 static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf,
 			     size_t len)
@@ -57,6 +78,10 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf,
 		s->failed = r;
 		archive_set_error(a, -r, "write failed");
 		return -1;
+	}
+	if (s->out) {
+		s->written += len;
+		kick_writeback(s);
 	}
 	return (la_ssize_t)len;
 }
@@ -72,6 +97,8 @@ static struct archive *tar_new(struct sink *s, struct azl_err *err)
 
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_option(a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(a, TAR_RECORD * TAR_BLOCKS) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, TAR_RECORD) != ARCHIVE_OK ||
 	    archive_write_open(a, s, NULL, sink_write, NULL) != ARCHIVE_OK) {
 		azl_errf(err, -EIO, "libarchive: %s", archive_error_string(a));
 		archive_write_free(a);
@@ -411,7 +438,7 @@ static int outer_header(struct archive *a, struct sink *s,
 static int copy_fd(struct archive *a, struct sink *s, int fd, uint64_t size,
 		   const char *what)
 {
-	enum { CHUNK = 1 << 17 };
+	enum { CHUNK = TAR_RECORD * TAR_BLOCKS };
 	char *buf = azl_xmalloc(CHUNK);
 	uint64_t off = 0;
 	int r = 0;
