@@ -708,11 +708,10 @@ static void set_meta(struct cap *c, struct azl_node *n,
 		set_id(c, n, false, sb->st_gid);
 }
 
-/* The materialised entry at mpath if it has the upper entry's type. */
-/* lstat of mpath under root without following any symlink on the way: a
- * scriptlet may have replaced a package's symlink (which lower/ still
- * holds, and which may point anywhere on the host) by a directory in
- * upper/, and the host file it points at is none of the image's business. */
+/* lstat of mpath under root without following any symlink on the way.
+ * lower/ holds package symlinks that may point anywhere on the host; only
+ * paths the model had are looked up (their parents were directories), so
+ * this is defence in depth: a host file is none of the image's business. */
 static int lstat_beneath(const char *root, const char *mpath, struct stat *buf)
 {
 	char *rel = azl_xstrdup(mpath + strspn(mpath, "/")), *c = rel, *slash;
@@ -734,6 +733,7 @@ static int lstat_beneath(const char *root, const char *mpath, struct stat *buf)
 	return r;
 }
 
+/* The materialised entry at mpath if it has the upper entry's type. */
 static const struct stat *lower_stat(struct cap *c, const char *mpath,
 				     const struct stat *sb, struct stat *buf)
 {
