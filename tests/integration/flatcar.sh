@@ -9,6 +9,7 @@
 # attribute bits, sizes); e2fsck passes on /usr, ROOT and OEM; ROOT holds
 # /etc and an empty /usr; the UKI's .cmdline names USR-A, the root hash,
 # the hash offset and ROOT; two builds are byte-identical; format: vhd;
+# rebuild agrees; format: vhd with bios_boot: true (partition 2);
 # usr_size too small fails naming the size needed; a package writing to
 # /opt and /srv is a warning naming its files.
 . "$(dirname "$0")/../lib/common.sh"
@@ -137,13 +138,20 @@ for f in fc.flatcar.img fc.usr.raw fc.usr.verity fc.usr.roothash SHA256SUMS; do
 	cmp out/$f "$t/b2/out/$f" || fail "$f differs between two builds"
 done
 
-# --- format: vhd ---
-PKGS= manifest "$t/fv.yaml" "format: vhd"
+# rebuild (a third party's check) agrees.
+assert_exit 0 "$AZL" rebuild out --cache-dir "$t/cache"
+assert_contains "$OUT" "match    fc.usr.verity"
+
+# --- format: vhd, with BIOS-BOOT ---
+PKGS= manifest "$t/fv.yaml" "format: vhd" "bios_boot: true"
 assert_exit 0 "$AZL" build fv.yaml -o outv --cache-dir "$t/cache"
 assert_file outv/fv.flatcar.vhd
 qemu-img info --output=json -f vpc outv/fv.flatcar.vhd >"$t/qi" || fail "qemu-img info"
 assert_contains "$t/qi" '"format": "vpc"'
 [ -e outv/fv.flatcar.img ] && fail "format: vhd also wrote an .img"
+head -c -512 outv/fv.flatcar.vhd >"$t/fv.raw"
+sfdisk --dump "$t/fv.raw" | grep -q 'fv.raw2 : start= *[0-9]*, size= *4096, type=21686148-6449-6E6F-744E-656564454649,.*name="BIOS-BOOT"' ||
+	fail "bios_boot: true: no 2 MiB BIOS-BOOT partition 2: $(sfdisk --dump "$t/fv.raw")"
 
 # --- bad input: usr_size too small ---
 PKGS= manifest "$t/small.yaml"
