@@ -70,6 +70,7 @@ write_manifest "$w/zstd/bench.yaml" zstd
 write_manifest "$w/gzip/bench.yaml" gzip
 
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 # Fill the cache (cold; not timed) so the timed runs are warm.
 "$AZL" -q build "$w/zstd/bench.yaml" -o "$w/zstd/out" --cache-dir "$w/cache"
 "$AZL" -q build "$w/gzip/bench.yaml" -o "$w/gzip/out" --cache-dir "$w/cache"
@@ -111,3 +112,4 @@ echo "build: azl-compose zstd ${t_zstd}s | gzip ${t_gzip}s | floor (rpm2cpio >/d
 [ -n "$t_peer" ] && echo "build: vs peer: zstd $(ratio "$t_peer" "$t_zstd")x faster (goal >= 8x), gzip $(ratio "$t_peer" "$t_gzip")x faster (goal >= 3x)"
 echo "build: vs floor: zstd takes $(ratio "$t_zstd" "$t_floor")x the floor (goal <= 2x)"
 echo "build: peak RSS $((rss / 1024)) MiB (goal <= 256 MiB)"
+echo "build: load average (1/5/15 min) $load0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"

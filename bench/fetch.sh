@@ -124,6 +124,7 @@ run_azl() { # gpgcheck on|off
 }
 
 # Interleaved, so a change in the machine's load hits all three alike.
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 run_curl >/dev/null # warm the page cache and the server
 for ((r = 0; r < runs; r++)); do
 	run_curl >>"$t/curl.times"
@@ -139,3 +140,5 @@ pct() { echo "scale=0; 100 * $2 / $1" | bc -l; }
 echo "fetch ($npkgs x 1 MiB, -j 8, best of $runs, $(nproc) cores):"
 echo "fetch: azl-compose $(mbs "$off_s") MB/s | curl $(mbs "$curl_s") MB/s | ratio $(pct "$off_s" "$curl_s")% (gpgcheck off)"
 echo "fetch: azl-compose $(mbs "$on_s") MB/s | curl $(mbs "$curl_s") MB/s | ratio $(pct "$on_s" "$curl_s")% (gpgcheck on)"
+# Both sides are CPU-bound on a busy machine: say how busy it was.
+echo "fetch: load average (1/5/15 min) $load0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"

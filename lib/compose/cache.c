@@ -96,8 +96,10 @@ static int db_open(struct azl_cache *c, struct azl_err *err)
 		return db_fail(c, err, "open");
 	/* Another process may hold the write lock for a moment. */
 	sqlite3_busy_timeout(c->db, 60000);
-	rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL;"
-			  "PRAGMA synchronous=NORMAL;", NULL, NULL, &msg);
+	/* synchronous first: it also governs the switch to WAL, which on a
+	 * new cache otherwise syncs a rollback journal and the folder. */
+	rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL;"
+			  "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, schema, NULL, NULL, &msg);
 	sqlite3_free(msg);
