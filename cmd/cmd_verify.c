@@ -17,6 +17,7 @@
 #include "base/fs.h"
 #include "base/hash.h"
 #include "cmd.h"
+#include "compose/inspect.h"
 #include "compose/lock.h"
 #include "sign/blobsig.h"
 #include "sign/keys.h"
@@ -464,6 +465,34 @@ static void check_rpmdb_packages(struct report *rep, const char *dir, const char
 	free(path);
 }
 
+/* A disk output's own rpmdb, read through libguestfs (compose/inspect.h):
+ * Linux's GPT and ext4 code reads the root filesystem, independently of
+ * the writers that made it. */
+static void check_disk_rpmdb(struct report *rep, const char *dir, const char *disk,
+			     const struct azl_lock *lock, const char *lock_path)
+{
+	struct azl_err err = { 0 };
+	struct azl_inspect in = { 0 };
+	char *path = azl_path_join(dir, disk), **b, *diff;
+	char *what = azl_xasprintf("packages %s:/var/lib/rpm == %s", disk, lock_path);
+
+	if (azl_inspect_disk(path, &in, &err) < 0 || in.root < 0) {
+		add_check(rep, false, what, azl_xstrdup(err.msg[0] ? err.msg :
+				"no filesystem of the disk holds /var/lib/rpm/rpmdb.sqlite"));
+		azl_inspect_release(&in);
+		free(path);
+		return;
+	}
+	b = azl_xcalloc(lock->npkgs + 1, sizeof(*b));
+	for (size_t i = 0; i < lock->npkgs; i++)
+		b[i] = azl_lock_pkg_nevra(&lock->pkgs[i]);
+	diff = set_diff(in.pkgs, in.npkgs, b, lock->npkgs, "the disk's rpmdb", lock_path);
+	add_check(rep, diff == NULL, what, diff);
+	free_strv(b, lock->npkgs);
+	azl_inspect_release(&in);
+	free(path);
+}
+
 static void check_packages(struct report *rep, const char *dir, const char *lock_path,
 			   const struct sums_entry *e, size_t n)
 {
@@ -483,6 +512,12 @@ static void check_packages(struct report *rep, const char *dir, const char *lock
 			  azl_xstrdup("SHA256SUMS lists no NAME.spdx.json"));
 	if (oci)
 		check_rpmdb_packages(rep, dir, oci, lock, lock_path);
+	for (size_t i = 0; i < n; i++) {
+		const char *d = e[i].name;
+		size_t l = strlen(d);
+		if ((l > 4 && !strcmp(d + l - 4, ".vhd")) || (l > 4 && !strcmp(d + l - 4, ".img")))
+			check_disk_rpmdb(rep, dir, d, lock, lock_path);
+	}
 	azl_lock_free(lock);
 }
 
@@ -598,7 +633,9 @@ const struct azl_cmd azl_cmd_verify = {
 	"Checks that every file DIR/SHA256SUMS lists exists and matches, that\n"
 	"DIR/SHA256SUMS.sig is a signature of SHA256SUMS by PUB.pem (a PEM\n"
 	"public key or certificate), and with --lock that the package set of the\n"
-	"SBOM (NAME.spdx.json) and of the image's own rpmdb equals the lockfile.\n"
+	"SBOM (NAME.spdx.json) and of the image's own rpmdb (in the OCI layer, and\n"
+	"in each disk's root filesystem, read through libguestfs) equals the\n"
+	"lockfile.\n"
 	"Prints one PASS/FAIL line per check (--json: one JSON document).\n"
 	"\n"
 	"Exit status: 0 every check passed, 1 a check failed, 2 bad usage.\n",

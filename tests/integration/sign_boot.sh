@@ -77,6 +77,19 @@ assert d["certificateFingerprint"] == sys.argv[3], d["certificateFingerprint"]
 assert base64.b64decode(d["signature"]) == open(sys.argv[4], "rb").read(), "signature != .p7s"
 PY
 
+# verify --lock reads each disk's own rpmdb (libguestfs): a lockfile with
+# one version changed fails for the SBOM and for both disks, naming it.
+export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+sed 's/"version": "1.0"/"version": "1.1"/' img.lock.json >other.lock.json
+cmp -s img.lock.json other.lock.json && fail "could not edit the lockfile"
+assert_exit 1 "$AZL" verify out --key sb.pub --lock other.lock.json
+for d in img.vhd img.flatcar.img; do
+	grep -q "^PASS packages $d:/var/lib/rpm\|^FAIL packages $d:/var/lib/rpm == other.lock.json: .*azl-busybox-1.1-1.x86_64" "$OUT" ||
+		{ cat "$OUT" >&2; fail "verify did not check $d's rpmdb against the lockfile"; }
+done
+grep -q "^FAIL packages img.vhd:/var/lib/rpm" "$OUT" || fail "the vhd's rpmdb matched an edited lockfile"
+grep -q "^FAIL packages img.flatcar.img:/var/lib/rpm" "$OUT" || fail "the flatcar disk's rpmdb matched an edited lockfile"
+
 # RSA signatures are deterministic: the signed build is reproducible.
 mkdir b2 && cp img.yaml img.lock.json b2/
 (cd b2 && "$AZL" build img.yaml -o out --cache-dir "$t/cache" --sign-key ../sb.key --sign-cert ../sb.crt) >/dev/null 2>&1 ||
