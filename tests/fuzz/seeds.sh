@@ -27,7 +27,9 @@ fx=$(azl_fixtures_dir)
 
 # Committed text seeds.
 for t in $targets; do
-	[ -d "$top/tests/fuzz/seeds/$t" ] && cp "$top/tests/fuzz/seeds/$t"/* "$out/$t/" 2>/dev/null || true
+	if [ -d "$top/tests/fuzz/seeds/$t" ]; then
+		cp "$top/tests/fuzz/seeds/$t"/* "$out/$t/"
+	fi
 done
 
 # Every manifest the examples and the tests' fixtures carry.
