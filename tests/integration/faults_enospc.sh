@@ -94,9 +94,9 @@ nothing_left() { # DIR: no output and no work directory
 declare -A sites # failure sites seen (the message with random names blurred)
 site() { sed -E 's/\.azl-work\.[A-Za-z0-9]+/W/g; s/[0-9a-f]{64}/H/g; s/(\.tmp[-.]|\.layer\.)[A-Za-z0-9]{6}/\1X/g' "$ERR" | head -n 2; }
 
-# scan OPTS_FN NAME TMPFS_PATH RUN_FN: mount a tmpfs with "$(OPTS_FN i)"
-# for i = 1, 2, ... until RUN_FN succeeds on it; check every failure, then
-# remount with space and rerun.  Prints the number of failing steps.
+# scan OPTS_FN NAME RUN_FN: mount a tmpfs at $mnt with "$(OPTS_FN i)" for
+# i = 1, 2, ... until RUN_FN succeeds on it; after every failure check it
+# (check_after_failure), remount with space, rerun, check_after_rerun.
 scan() {
 	local opts_fn=$1 name=$2 run_fn=$3 i n=0 rc start=$SECONDS
 	for ((i = 1; i <= 60; i++)); do
