@@ -2,12 +2,13 @@
 # SIGKILL at chosen points of a cold `azl-compose build`, then a rerun.
 #
 # The points are deterministic: strace's fault injection sends SIGKILL on
-# entry to the Nth rename (or linkat, fsync, syncfs, pwrite64, write) of a
+# entry to the Nth rename (or linkat, syncfs, pwrite64, write) of a
 # thread, before the call runs.  A traced clean build lists the main
-# thread's renames first (lock, cache records, work files, publishing), so
-# the kills cover every stage that names a file.  Half of the runs start
-# with an older build's outputs (another manifest, same name) in the
-# output folder, as a rebuild would.
+# thread's renames first (solver cache, lockfile, cache records, work
+# files, publishing), so the kills cover every stage that names a file.
+# Half of the runs, and every kill while publishing, start with an older
+# build's outputs (another manifest, same name) in the output folder, as a
+# rebuild would.
 #
 # After each kill:
 #   - every entry of the output folder is a final name or a work directory
