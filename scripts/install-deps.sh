@@ -8,7 +8,7 @@ PKGS="build-essential clang pkg-config make git ca-certificates
  libjansson-dev librpm-dev zlib1g-dev liblzma-dev libbz2-dev
  rpm createrepo-c dnf python3 gnupg curl hyperfine zstd xz-utils cpio
  valgrind busybox-static gcc-multilib
- skopeo umoci pigz bc reprotest faketime disorderfs
+ skopeo umoci podman pigz bc reprotest faketime disorderfs
  diffoscope-minimal python3-guestfs
  libext2fs-dev comerr-dev e2fsprogs libguestfs-tools libguestfs-dev linux-image-cloud-amd64
  qemu-utils cryptsetup-bin gdisk dosfstools mtools fdisk
