@@ -12,7 +12,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 fb=${AZL_FUZZ_BUILD:-build-fuzz-bin}
 secs=${FUZZ_SECONDS:-30}
-targets=${AZL_FUZZ_TARGETS:-$(cd tests/fuzz && ls fuzz_*.c | sed 's/^fuzz_//; s/\.c$//' | tr '\n' ' ')}
+all=""
+for f in tests/fuzz/fuzz_*.c; do
+	f=${f##*/fuzz_}
+	all="$all ${f%.c}"
+done
+targets=${AZL_FUZZ_TARGETS:-$all}
 export LC_ALL=C TZ=UTC
 
 # Seeds are rebuilt when missing (AZL_FUZZ_RESEED=1 forces it).
