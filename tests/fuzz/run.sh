@@ -20,8 +20,11 @@ done
 targets=${AZL_FUZZ_TARGETS:-$all}
 export LC_ALL=C TZ=UTC
 
-# Seeds are rebuilt when missing (AZL_FUZZ_RESEED=1 forces it).
-if [ ! -e "$fb/seeds/.complete" ] || [ -n "${AZL_FUZZ_RESEED:-}" ]; then
+# Seeds are rebuilt when missing, also for a target added since
+# (AZL_FUZZ_RESEED=1 forces it).
+reseed=${AZL_FUZZ_RESEED:-}
+for t in $targets; do [ -d "$fb/seeds/$t" ] || reseed=1; done
+if [ ! -e "$fb/seeds/.complete" ] || [ -n "$reseed" ]; then
 	bash tests/fuzz/seeds.sh "$fb/seeds"
 	touch "$fb/seeds/.complete"
 fi

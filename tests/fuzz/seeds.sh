@@ -17,7 +17,7 @@ export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=1700000000
 # shellcheck source=tests/lib/fixtures.sh
 . "$top/tests/lib/fixtures.sh"
 
-targets="manifest repomd primary lock rpm diff_oci diff_disk verify sbom rpmdb"
+targets="manifest repomd primary lock rpm diff_oci diff_disk verify sbom rpmdb push"
 rm -rf "$out"
 for t in $targets; do mkdir -p "$out/$t"; done
 work=$out/.work
@@ -62,6 +62,7 @@ image() { # NAME COMPRESSION PKG...
 	cp "$work/$name.lock.json" "$out/lock/"
 	cp "$work/out-$name/$name.spdx.json" "$out/sbom/"
 	cp "$work/out-$name/$name.oci.tar" "$out/verify/"
+	cp "$work/out-$name/$name.oci.tar" "$out/push/"
 	cp "$work/out-$name/SHA256SUMS" "$out/verify/$name.SHA256SUMS"
 	for f in "$work/out-$name"/*; do cp "$f" "$out/diff_oci/$(basename "$f")"; done
 }

@@ -19,6 +19,7 @@
 #include "../fuzz/fuzz_lock.c"
 #include "../fuzz/fuzz_manifest.c"
 #include "../fuzz/fuzz_primary.c"
+#include "../fuzz/fuzz_push.c"
 #include "../fuzz/fuzz_repomd.c"
 #include "../fuzz/fuzz_rpm.c"
 #include "../fuzz/fuzz_rpmdb.c"
@@ -33,7 +34,8 @@ struct target {
 static const struct target targets[] = {
 	{ "diff_disk", azl_fuzz_diff_disk }, { "diff_oci", azl_fuzz_diff_oci },
 	{ "lock", azl_fuzz_lock },           { "manifest", azl_fuzz_manifest },
-	{ "primary", azl_fuzz_primary },     { "repomd", azl_fuzz_repomd },
+	{ "primary", azl_fuzz_primary },     { "push", azl_fuzz_push },
+	{ "repomd", azl_fuzz_repomd },
 	{ "rpm", azl_fuzz_rpm },             { "rpmdb", azl_fuzz_rpmdb },
 	{ "sbom", azl_fuzz_sbom },           { "verify", azl_fuzz_verify },
 };
