@@ -27,22 +27,6 @@ manifest() { # FILE PKG...
 }
 outputs() { echo "$1.oci.tar $1.spdx.json $1.provenance.json $1.build.json SHA256SUMS"; }
 
-cache_ok() { # DIR
-	local c=$1 f rows sum size
-	assert_eq "$(sqlite3 "$c/index.sqlite" 'PRAGMA integrity_check')" ok "$c: integrity_check"
-	f=$(find "$c" \( -path "$c/blobs/sha256/*" -o -path "$c/objects/sha256/*" \) -type f -print0 |
-		xargs -0 -r sha256sum | awk '{ n = $2; sub(/.*\//, "", n); if (n != $1) print $2 }')
-	[ -z "$f" ] || fail "content does not match the name: $f"
-	rows=$(sqlite3 "$c/index.sqlite" 'SELECT sha256 || " " || size FROM blobs')
-	while read -r sum size; do
-		[ -n "$sum" ] || continue
-		f=$c/blobs/sha256/${sum:0:2}/$sum
-		[ -f "$f" ] || fail "$c: index row $sum without its blob"
-		assert_eq "$(stat -c %s "$f")" "$size" "$f: size in the index"
-	done <<<"$rows"
-	"$AZL" fetch --verify-cache --cache-dir "$c" >/dev/null 2>&1 || fail "$c: fetch --verify-cache"
-	assert_eq "$(find "$c/tmp" -type f | wc -l)" 0 "$c: temporary files left"
-}
 
 # Sequential references, each on a cold cache of its own.
 mkdir "$t/seq"
@@ -98,6 +82,7 @@ for round in 1 2 3; do
 	for m in a b; do cmp "$t/seq/$m.lock.json" "$d/$m.lock.json" || fail "round $round: $m.lock.json differs"; done
 	left=$(ls -A "$d/$oa" "$d/$ob" | grep '^\.azl-work' || true)
 	[ -z "$left" ] || fail "round $round: work directories left: $left"
-	cache_ok "$d/cache"
+	azl_cache_ok "$d/cache"
+	assert_eq "$(find "$d/cache/tmp" -type f | wc -l)" 0 "$d/cache: temporary files left"
 done
 echo "concurrent: ok"

@@ -48,27 +48,6 @@ for m in img skip; do
 	for f in $(outputs $m); do assert_file "ref-$m/$f"; done
 done
 
-cache_ok() { # DIR: the cache is consistent
-	local c=$1 f sum rows
-	[ -e "$c/index.sqlite" ] || return 0
-	assert_eq "$(sqlite3 "$c/index.sqlite" 'PRAGMA integrity_check')" ok "$c: integrity_check"
-	# One sha256sum over every blob and object: "<sum>  <dir>/<name>".
-	f=$(find "$c" \( -path "$c/blobs/sha256/*" -o -path "$c/objects/sha256/*" \) -type f -print0 |
-		xargs -0 -r sha256sum | awk '{ n = $2; sub(/.*\//, "", n); if (n != $1) print $2 }')
-	[ -z "$f" ] || fail "content does not match the name: $f"
-	# A failure while creating the index may leave it without its table
-	# (the next open creates it): no rows then.
-	rows=$(sqlite3 "$c/index.sqlite" "SELECT name FROM sqlite_master WHERE name='blobs'")
-	[ -z "$rows" ] || rows=$(sqlite3 "$c/index.sqlite" 'SELECT sha256 || " " || size FROM blobs') ||
-		fail "$c/index.sqlite: cannot list the rows"
-	while read -r sum size; do
-		[ -n "$sum" ] || continue
-		f=$c/blobs/sha256/${sum:0:2}/$sum
-		[ -f "$f" ] || fail "$c: index row $sum without its blob"
-		assert_eq "$(stat -c %s "$f")" "$size" "$f: size in the index"
-	done <<<"$rows"
-	assert_exit 0 "$AZL" fetch --verify-cache --cache-dir "$c"
-}
 
 failed_clearly() { # WHERE: the last command failed because WHERE is full
 	assert_contains "$ERR" "No space left on device"
@@ -130,11 +109,11 @@ run_cache() {
 	assert_exit_any "$AZL" -q build img.yaml -o out-c --cache-dir "$mnt/c"
 }
 check_after_failure() {
-	cache_ok "$mnt/c"
+	azl_cache_ok "$mnt/c" partial
 	nothing_left out-c
 }
 check_after_rerun() {
-	cache_ok "$mnt/c"
+	azl_cache_ok "$mnt/c" partial
 	same_as_ref img out-c
 }
 
@@ -160,9 +139,9 @@ assert_exit 1 "$AZL" fetch img.yaml --cache-dir "$mnt/c"
 failed_clearly "$mnt/c/tmp/"
 assert_contains "$ERR" ".rpm: write $mnt/c/tmp/"
 mount -o remount,size=64m "$mnt"
-cache_ok "$mnt/c"
+azl_cache_ok "$mnt/c" partial
 assert_exit 0 "$AZL" fetch -q img.yaml --cache-dir "$mnt/c"
-cache_ok "$mnt/c"
+azl_cache_ok "$mnt/c" partial
 assert_eq "$(ls "$mnt/c/tmp" | wc -l)" 0 "partial downloads left after the rerun"
 umount "$mnt"
 
@@ -171,7 +150,7 @@ run_out() {
 	assert_exit_any "$AZL" -q build "$BUILD_NAME.yaml" -o "$mnt/out" --cache-dir "$t/ref-cache"
 }
 check_after_failure() {
-	cache_ok "$t/ref-cache"
+	azl_cache_ok "$t/ref-cache" partial
 	nothing_left "$mnt/out"
 	# Not even a temporary file holds space.
 	assert_eq "$(df --output=used -k "$mnt" | tail -n 1 | tr -d ' ')" 0 "kB still used on the tmpfs"

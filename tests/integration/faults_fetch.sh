@@ -33,19 +33,6 @@ bb=Packages/a/azl-busybox-1.0-1.x86_64.rpm
 use() { # PREFIX: the lockfile's packages come through $AZL_HTTPD_URL/PREFIX
 	sed "s|$AZL_HTTPD_URL/base/|$AZL_HTTPD_URL/$1base/|" orig.lock.json >img.lock.json
 }
-cache_ok() { # DIR
-	local c=$1 f rows sum size
-	assert_eq "$(sqlite3 "$c/index.sqlite" 'PRAGMA integrity_check')" ok "$c: integrity_check"
-	f=$(find "$c" -path "$c/blobs/sha256/*" -type f -print0 |
-		xargs -0 -r sha256sum | awk '{ n = $2; sub(/.*\//, "", n); if (n != $1) print $2 }')
-	[ -z "$f" ] || fail "content does not match the name: $f"
-	rows=$(sqlite3 "$c/index.sqlite" 'SELECT sha256 || " " || size FROM blobs')
-	while read -r sum size; do
-		[ -n "$sum" ] || continue
-		[ -f "$c/blobs/sha256/${sum:0:2}/$sum" ] || fail "$c: index row $sum without its blob"
-	done <<<"$rows"
-	"$AZL" fetch --verify-cache --cache-dir "$c" >/dev/null 2>&1 || fail "$c: fetch --verify-cache"
-}
 nblobs() { find "$1/blobs" -type f | wc -l; }
 statuses() { # PREFIX: the answers for azl-busybox under PREFIX, in order
 	grep -F "GET /$1base/$bb " "$log" | awk '{print $3}' | tr '\n' ' '
@@ -62,7 +49,7 @@ for pre in '@fault/truncate/' '@fault/truncate/@fault/norange/'; do
 	assert_contains "$ERR" "(after 3 attempts)"
 	assert_eq "$(statuses "$pre")" "truncate truncate truncate " "attempts for a permanently truncated body"
 	assert_eq "$(nblobs "$c")" 0 "blobs after permanent truncation"
-	cache_ok "$c"
+	azl_cache_ok "$c"
 done
 # With Range the attempts continue where the last stopped: a healthy
 # server then completes the partial files (206), nothing starts over.
@@ -72,7 +59,7 @@ assert_exit 0 "$AZL" fetch -q img.yaml --cache-dir "$t/c-faulttruncate"
 assert_eq "$(statuses '')" "206 " "the healthy rerun resumes the truncated download"
 assert_eq "$(nblobs "$t/c-faulttruncate")" "$npkgs" "blobs after the rerun"
 assert_eq "$(ls "$t/c-faulttruncate/tmp" | wc -l)" 0 "temporary files left"
-cache_ok "$t/c-faulttruncate"
+azl_cache_ok "$t/c-faulttruncate"
 
 # A build whose repository answers every file (repodata and packages):
 # reset, 500, truncated, stalled, then fine.
@@ -87,7 +74,7 @@ for p in repodata/repomd.xml $(sed -n 's/.*"location": "\(.*\)".*/\1/p' orig.loc
 done
 cmp ref/img.oci.tar out/img.oci.tar || fail "the image fetched through faults differs"
 (cd out && sha256sum --quiet -c SHA256SUMS) || fail "SHA256SUMS"
-cache_ok "$t/c-chain"
+azl_cache_ok "$t/c-chain"
 assert_eq "$(ls "$t/c-chain/tmp" | wc -l)" 0 "temporary files left"
 
 # The packages with another chain (fresh counters: another prefix) and one
@@ -100,5 +87,5 @@ assert_contains "$ERR" "azl-busybox-1.0-1.x86_64: $AZL_HTTPD_URL/${chain2}base/$
 assert_contains "$ERR" "(after 4 attempts)"
 assert_eq "$(statuses "$chain2")" "reset 500 stall truncate " "attempts within the budget"
 assert_eq "$(nblobs "$t/c-chain2")" 0 "blobs after the budget ran out"
-cache_ok "$t/c-chain2"
+azl_cache_ok "$t/c-chain2"
 echo "fetch faults (chains and budgets): ok"

@@ -161,3 +161,34 @@ layer = json.load(open(d + "/blobs/sha256/" + m))["layers"][0]["digest"].split("
 print(d + "/blobs/sha256/" + layer)
 PY
 }
+
+# azl_cache_ok DIR [partial]: the cache is consistent: the sqlite index
+# passes PRAGMA integrity_check, every blob and object hashes to its name,
+# every index row has its blob with the recorded size, and `fetch
+# --verify-cache` agrees.  "partial": a run killed or starved while creating
+# the cache may have left no index, or an index without its table (the next
+# open creates it): both count as empty then.
+azl_cache_ok() {
+	local c=$1 f rows sum size
+	if [ "${2:-}" = partial ]; then
+		[ -e "$c/index.sqlite" ] || return 0
+	fi
+	assert_eq "$(sqlite3 "$c/index.sqlite" 'PRAGMA integrity_check')" ok "$c: integrity_check"
+	# One sha256sum over every blob and object: "<sum>  <dir>/<name>".
+	f=$(find "$c" \( -path "$c/blobs/sha256/*" -o -path "$c/objects/sha256/*" \) -type f -print0 |
+		xargs -0 -r sha256sum | awk '{ n = $2; sub(/.*\//, "", n); if (n != $1) print $2 }')
+	[ -z "$f" ] || fail "content does not match the name: $f"
+	rows=x
+	if [ "${2:-}" = partial ]; then
+		rows=$(sqlite3 "$c/index.sqlite" "SELECT name FROM sqlite_master WHERE name='blobs'")
+	fi
+	[ -z "$rows" ] || rows=$(sqlite3 "$c/index.sqlite" 'SELECT sha256 || " " || size FROM blobs') ||
+		fail "$c/index.sqlite: cannot list the rows"
+	while read -r sum size; do
+		[ -n "$sum" ] || continue
+		f=$c/blobs/sha256/${sum:0:2}/$sum
+		[ -f "$f" ] || fail "$c: index row $sum without its blob"
+		assert_eq "$(stat -c %s "$f")" "$size" "$f: size in the index"
+	done <<<"$rows"
+	"$AZL" fetch --verify-cache --cache-dir "$c" >/dev/null 2>&1 || fail "$c: fetch --verify-cache"
+}
