@@ -194,11 +194,10 @@ assert_contains "$t/sde-dir.theirs" "img.build.json"
 # /usr images through libguestfs; diff reads them in-process and must name
 # every path diffoscope names, and the planted ones in the whole disks too.
 /usr/bin/python3 -c "import guestfs" 2>/dev/null || fail "python3-guestfs is not installed (scripts/install-deps.sh installs it): diffoscope needs it to open ext4 images"
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 for v in fa fb; do
 	mkdir -p "$t/$v"
 	azl_fixture_manifest "$t/$v/img.yaml" base azl-filesystem azl-busybox azl-kernel
-	sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" "$t/$v/img.yaml"
+	azl_fixture_kernel_repo "$t/$v/img.yaml" || fail "azl-kernel fixture"
 	cat >>"$t/$v/img.yaml" <<'YAML'
 seed: "diff-disk"
 files:

@@ -22,14 +22,13 @@ done
 	skip "no systemd EFI stub (systemd-boot-efi): scripts/install-deps.sh installs it"
 
 t=$(azl_tmpdir)
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 
 # manifest FILE [extra outputs.flatcar lines...] (PKGS: extra packages)
 manifest() {
 	local f=$1
 	shift
 	azl_fixture_manifest "$f" base azl-filesystem azl-busybox azl-kernel $PKGS
-	sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" "$f"
+	azl_fixture_kernel_repo "$f" || fail "azl-kernel fixture"
 	printf 'kernel:\n  cmdline: "console=ttyS0 panic=-1"\noutputs:\n  flatcar:\n    usr_size: 256MiB\n' >>"$f"
 	for l in "$@"; do printf '    %s\n' "$l" >>"$f"; done
 }

@@ -15,10 +15,9 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing: sc
 	skip "no systemd EFI stub (systemd-boot-efi): scripts/install-deps.sh installs it"
 
 t=$(azl_tmpdir)
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 cd "$t"
 azl_fixture_manifest boot.yaml base azl-filesystem azl-busybox azl-kernel azl-veritysetup
-sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" boot.yaml
+azl_fixture_kernel_repo boot.yaml || fail "azl-kernel fixture"
 cat >>boot.yaml <<'YAML'
 files:
   - path: /usr/sbin/init

@@ -19,14 +19,13 @@ command -v guestfish >/dev/null ||
 export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 
 t=$(azl_tmpdir)
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 
 # manifest FILE [extra outputs.vhd lines...]
 manifest() {
 	local f=$1
 	shift
 	azl_fixture_manifest "$f" base azl-filesystem azl-busybox azl-kernel azl-app
-	sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" "$f"
+	azl_fixture_kernel_repo "$f" || fail "azl-kernel fixture"
 	printf 'outputs:\n  vhd:\n    size: 200MiB\n' >>"$f"
 	for l in "$@"; do printf '    %s\n' "$l" >>"$f"; done
 }

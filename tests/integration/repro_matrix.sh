@@ -25,10 +25,9 @@ done
 
 t=$(azl_tmpdir)
 chmod 755 "$t"
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 mkdir "$t/ref"
 azl_fixture_manifest "$t/ref/img.yaml" base azl-filesystem azl-busybox azl-kernel azl-veritysetup azl-app
-sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" "$t/ref/img.yaml"
+azl_fixture_kernel_repo "$t/ref/img.yaml" || fail "azl-kernel fixture"
 cat >>"$t/ref/img.yaml" <<'YAML'
 kernel:
   cmdline: "console=ttyS0"

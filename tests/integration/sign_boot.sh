@@ -18,10 +18,9 @@ done
 	skip "no systemd EFI stub (systemd-boot-efi): scripts/install-deps.sh installs it"
 
 t=$(azl_tmpdir)
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 cd "$t"
 azl_fixture_manifest img.yaml base azl-filesystem azl-busybox azl-kernel azl-veritysetup
-sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" img.yaml
+azl_fixture_kernel_repo img.yaml || fail "azl-kernel fixture"
 printf 'kernel:\n  cmdline: "console=ttyS0"\noutputs:\n  vhd:\n    size: 256MiB\n  flatcar:\n    usr_size: 256MiB\n' >>img.yaml
 
 for k in sb other; do

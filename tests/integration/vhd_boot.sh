@@ -16,14 +16,13 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing: sc
 	skip "no systemd EFI stub (systemd-boot-efi): scripts/install-deps.sh installs it"
 
 t=$(azl_tmpdir)
-kern=$(azl_fixture_kernel) || fail "azl-kernel fixture"
 
 # manifest FILE [extra outputs.vhd lines...]
 manifest() {
 	local f=$1
 	shift
 	azl_fixture_manifest "$f" base azl-filesystem azl-busybox azl-kernel
-	sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" "$f"
+	azl_fixture_kernel_repo "$f" || fail "azl-kernel fixture"
 	cat >>"$f" <<'YAML'
 files:
   - path: /usr/sbin/init

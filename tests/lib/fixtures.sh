@@ -227,6 +227,14 @@ azl_fixture_kernel() {
 	echo "$dir"
 }
 
+# azl_fixture_kernel_repo MANIFEST: adds the azl_fixture_kernel repository
+# (id kernel, unsigned) to a manifest azl_fixture_manifest wrote.
+azl_fixture_kernel_repo() {
+	local kern
+	kern=$(azl_fixture_kernel) || return 1
+	sed -i "/^packages:/i\\  - id: kernel\\n    baseurl: file://$kern/\\n    gpgcheck: false" "$1"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -euo pipefail
 	case ${1:-} in
