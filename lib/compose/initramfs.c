@@ -1,6 +1,7 @@
 #include "compose/initramfs.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,21 +543,41 @@ static uint64_t le(const unsigned char *p, size_t n)
 	return v;
 }
 
-/* File offset of virtual address va, via the PT_LOAD headers; 0: none. */
-static uint64_t elf_va_off(const unsigned char *p, size_t len, uint64_t va)
-{
-	uint64_t phoff = le(p + 32, 8), phent = le(p + 54, 2), phnum = le(p + 56, 2);
+/* One program header of a little-endian ELF64 file (the caller checked
+ * the identification): false past the last one or outside the file. */
+struct phdr {
+	uint64_t type, off, vaddr, filesz;
+};
 
-	for (uint64_t i = 0; i < phnum; i++) {
-		const unsigned char *ph = p + phoff + i * phent;
-		if (phoff + (i + 1) * phent > len || phent < 56)
-			return 0;
-		if (le(ph, 4) != 1)
-			continue;
-		uint64_t off = le(ph + 8, 8), vaddr = le(ph + 16, 8), fsz = le(ph + 32, 8);
-		if (va >= vaddr && va - vaddr < fsz)
-			return off + (va - vaddr);
-	}
+static bool elf_is64le(const struct azl_buf *b)
+{
+	return b->len >= 64 && !memcmp(b->data, "\177ELF\2\1", 6);
+}
+
+static bool elf_phdr(const struct azl_buf *b, uint64_t i, struct phdr *ph)
+{
+	const unsigned char *p = (const unsigned char *)b->data;
+	uint64_t phoff = le(p + 32, 8), phent = le(p + 54, 2), phnum = le(p + 56, 2);
+	const unsigned char *h;
+
+	if (i >= phnum || phent < 56 || phoff > b->len || (i + 1) * phent > b->len - phoff)
+		return false;
+	h = p + phoff + i * phent;
+	ph->type = le(h, 4);
+	ph->off = le(h + 8, 8);
+	ph->vaddr = le(h + 16, 8);
+	ph->filesz = le(h + 32, 8);
+	return true;
+}
+
+/* File offset of virtual address va, via the PT_LOAD headers; 0: none. */
+static uint64_t elf_va_off(const struct azl_buf *b, uint64_t va)
+{
+	struct phdr ph;
+
+	for (uint64_t i = 0; elf_phdr(b, i, &ph); i++)
+		if (ph.type == 1 && va >= ph.vaddr && va - ph.vaddr < ph.filesz)
+			return ph.off + (va - ph.vaddr);
 	return 0;
 }
 
@@ -574,23 +595,17 @@ static const char *elf_str(const struct azl_buf *b, uint64_t off)
 static void elf_needs(const struct azl_buf *b, char ***names, size_t *n, char **interp)
 {
 	const unsigned char *p = (const unsigned char *)b->data;
-	uint64_t phoff, phent, phnum, dyn = 0, dynsz = 0, strtab = 0;
+	uint64_t dyn = 0, dynsz = 0, strtab = 0;
+	struct phdr ph;
 
-	if (b->len < 64 || memcmp(p, "\177ELF\2\1", 6))
+	if (!elf_is64le(b))
 		return;
-	phoff = le(p + 32, 8);
-	phent = le(p + 54, 2);
-	phnum = le(p + 56, 2);
-	for (uint64_t i = 0; i < phnum && phent >= 56; i++) {
-		const unsigned char *ph = p + phoff + i * phent;
-		if (phoff > b->len || (i + 1) * phent > b->len - phoff)
-			return;
-		uint64_t type = le(ph, 4), off = le(ph + 8, 8), fsz = le(ph + 32, 8);
-		if (type == 2) {
-			dyn = off;
-			dynsz = fsz;
-		} else if (type == 3 && interp && !*interp) {
-			const char *s = elf_str(b, off);
+	for (uint64_t i = 0; elf_phdr(b, i, &ph); i++) {
+		if (ph.type == 2) {
+			dyn = ph.off;
+			dynsz = ph.filesz;
+		} else if (ph.type == 3 && interp && !*interp) {
+			const char *s = elf_str(b, ph.off);
 			if (s && *s == '/')
 				*interp = azl_xstrdup(s);
 		}
@@ -599,7 +614,7 @@ static void elf_needs(const struct azl_buf *b, char ***names, size_t *n, char **
 		return;
 	for (uint64_t at = dyn; at + 16 <= dyn + dynsz; at += 16)
 		if (le(p + at, 8) == 5)
-			strtab = elf_va_off(p, b->len, le(p + at + 8, 8));
+			strtab = elf_va_off(b, le(p + at + 8, 8));
 	if (!strtab)
 		return;
 	for (uint64_t at = dyn; at + 16 <= dyn + dynsz && le(p + at, 8) != 0; at += 16) {
@@ -702,24 +717,13 @@ static const char *const busybox_paths[] = {
 /* 1 if the ELF file has a PT_INTERP program header (dynamically linked). */
 static int elf_dynamic(const struct azl_buf *b)
 {
-	const unsigned char *p = (const unsigned char *)b->data;
-	uint64_t phoff;
-	uint16_t phentsize, phnum;
+	struct phdr ph;
 
-	if (b->len < 64 || memcmp(p, "\177ELF\2\1", 6))
+	if (!elf_is64le(b))
 		return 0; /* not a little-endian ELF64: leave it to the kernel */
-	memcpy(&phoff, p + 32, 8);
-	memcpy(&phentsize, p + 54, 2);
-	memcpy(&phnum, p + 56, 2);
-	for (uint16_t i = 0; i < phnum; i++) {
-		uint32_t type;
-		uint64_t at = phoff + (uint64_t)i * phentsize;
-		if (at + 4 > b->len)
-			return 0;
-		memcpy(&type, p + at, 4);
-		if (type == 3)
+	for (uint64_t i = 0; elf_phdr(b, i, &ph); i++)
+		if (ph.type == 3)
 			return 1;
-	}
 	return 0;
 }
 
