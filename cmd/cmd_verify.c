@@ -442,11 +442,25 @@ static int image_rpmdb_packages(const char *oci, char ***nevras, size_t *n,
 }
 
 
+/* One check: the NEVRAs an image's rpmdb lists (label names them) equal
+ * the lockfile's.  Takes what. */
+static void check_nevras(struct report *rep, char *what, char **a, size_t n,
+			 const char *label, const struct azl_lock *lock, const char *lock_path)
+{
+	char **b = azl_xcalloc(lock->npkgs + 1, sizeof(*b)), *diff;
+
+	for (size_t i = 0; i < lock->npkgs; i++)
+		b[i] = azl_lock_pkg_nevra(&lock->pkgs[i]);
+	diff = set_diff(a, n, b, lock->npkgs, label, lock_path);
+	add_check(rep, diff == NULL, what, diff);
+	free_strv(b, lock->npkgs);
+}
+
 static void check_rpmdb_packages(struct report *rep, const char *dir, const char *oci,
 				 const struct azl_lock *lock, const char *lock_path)
 {
 	struct azl_err err = { 0 };
-	char *path = azl_path_join(dir, oci), **a = NULL, **b, *diff;
+	char *path = azl_path_join(dir, oci), **a = NULL;
 	char *what = azl_xasprintf("packages %s:/var/lib/rpm == %s", oci, lock_path);
 	size_t n = 0;
 
@@ -455,13 +469,8 @@ static void check_rpmdb_packages(struct report *rep, const char *dir, const char
 		free(path);
 		return;
 	}
-	b = azl_xcalloc(lock->npkgs + 1, sizeof(*b));
-	for (size_t i = 0; i < lock->npkgs; i++)
-		b[i] = azl_lock_pkg_nevra(&lock->pkgs[i]);
-	diff = set_diff(a, n, b, lock->npkgs, "the image's rpmdb", lock_path);
-	add_check(rep, diff == NULL, what, diff);
+	check_nevras(rep, what, a, n, "the image's rpmdb", lock, lock_path);
 	free_strv(a, n);
-	free_strv(b, lock->npkgs);
 	free(path);
 }
 
@@ -473,7 +482,7 @@ static void check_disk_rpmdb(struct report *rep, const char *dir, const char *di
 {
 	struct azl_err err = { 0 };
 	struct azl_inspect in = { 0 };
-	char *path = azl_path_join(dir, disk), **b, *diff;
+	char *path = azl_path_join(dir, disk);
 	char *what = azl_xasprintf("packages %s:/var/lib/rpm == %s", disk, lock_path);
 
 	if (azl_inspect_disk(path, &in, &err) < 0 || in.root < 0) {
@@ -483,12 +492,7 @@ static void check_disk_rpmdb(struct report *rep, const char *dir, const char *di
 		free(path);
 		return;
 	}
-	b = azl_xcalloc(lock->npkgs + 1, sizeof(*b));
-	for (size_t i = 0; i < lock->npkgs; i++)
-		b[i] = azl_lock_pkg_nevra(&lock->pkgs[i]);
-	diff = set_diff(in.pkgs, in.npkgs, b, lock->npkgs, "the disk's rpmdb", lock_path);
-	add_check(rep, diff == NULL, what, diff);
-	free_strv(b, lock->npkgs);
+	check_nevras(rep, what, in.pkgs, in.npkgs, "the disk's rpmdb", lock, lock_path);
 	azl_inspect_release(&in);
 	free(path);
 }

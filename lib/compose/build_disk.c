@@ -484,11 +484,11 @@ static int flatcar_verity(struct build *b, struct flatcar_job *j, const char *ro
  * NAME.usr.verity-sig.json: the UAPI usr-verity-sig document
  * {rootHash, certificateFingerprint, signature}. */
 static int flatcar_verity_sig(struct build *b, struct flatcar_job *j,
-			      const struct azl_pkcs7_signer *sg, struct azl_err *err)
+			      const struct azl_pkcs7_signer *sg, const char *n_p7,
+			      const char *n_js, struct azl_err *err)
 {
 	struct azl_buf der = AZL_BUF_INIT, json = AZL_BUF_INIT;
-	char *p7 = azl_xasprintf("%s/%s.usr.roothash.p7s", b->work, b->m->name);
-	char *js = azl_xasprintf("%s/%s.usr.verity-sig.json", b->work, b->m->name);
+	char *p7 = azl_path_join(b->work, n_p7), *js = azl_path_join(b->work, n_js);
 	int r = azl_verity_sig(j->vr.root_hex, sg, &der, &json, err);
 
 	if (r == 0)
@@ -620,6 +620,8 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	char *n_raw = azl_xasprintf("%s.usr.raw", b->m->name);
 	char *n_verity = azl_xasprintf("%s.usr.verity", b->m->name);
 	char *n_hash = azl_xasprintf("%s.usr.roothash", b->m->name);
+	char *n_p7 = azl_xasprintf("%s.usr.roothash.p7s", b->m->name);
+	char *n_js = azl_xasprintf("%s.usr.verity-sig.json", b->m->name);
 	char *path = azl_path_join(b->work, name), *hash_path = azl_path_join(b->work, n_hash);
 	struct azl_pkcs7_signer sg = { 0 };
 	bool signing = false;
@@ -647,7 +649,7 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	}
 	if ((r = azl_mkdir_p(j.d.dir, err)) < 0 || (r = flatcar_usr(b, &j, err)) < 0 ||
 	    (r = flatcar_verity(b, &j, hash_path, err)) < 0 ||
-	    (signing && (r = flatcar_verity_sig(b, &j, &sg, err)) < 0) ||
+	    (signing && (r = flatcar_verity_sig(b, &j, &sg, n_p7, n_js, err)) < 0) ||
 	    (r = flatcar_root(b, &j, err)) < 0)
 		goto out;
 	flatcar_layout(b, &j, &l); /* partition GUIDs first: the cmdline names them */
@@ -665,12 +667,8 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	azl_build_add_output(b, n_verity);
 	azl_build_add_output(b, n_hash);
 	if (signing) {
-		char *p7 = azl_xasprintf("%s.usr.roothash.p7s", b->m->name);
-		char *js = azl_xasprintf("%s.usr.verity-sig.json", b->m->name);
-		azl_build_add_output(b, p7);
-		azl_build_add_output(b, js);
-		free(p7);
-		free(js);
+		azl_build_add_output(b, n_p7);
+		azl_build_add_output(b, n_js);
 	}
 out:
 	if (signing)
@@ -684,6 +682,8 @@ out:
 	free(n_raw);
 	free(n_verity);
 	free(n_hash);
+	free(n_p7);
+	free(n_js);
 	free(path);
 	free(hash_path);
 	return r;
