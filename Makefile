@@ -10,7 +10,7 @@
 BUILD   ?= build
 CC      ?= cc
 PKGS    := libsolv libsolvext rpm libcurl yaml-0.1 jansson libarchive libzstd \
-           libxml-2.0 openssl sqlite3 zlib liblzma ext2fs com_err libguestfs
+           libxml-2.0 openssl sqlite3 zlib libdeflate liblzma ext2fs com_err libguestfs
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 

@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential clang pkg-config make git ca-certificates
  libarchive-dev libzstd-dev libxml2-dev libssl-dev libsqlite3-dev sqlite3
  libsolv-dev libsolvext-dev libsolv-tools libcurl4-openssl-dev libyaml-dev
- libjansson-dev librpm-dev zlib1g-dev liblzma-dev libbz2-dev
+ libjansson-dev librpm-dev zlib1g-dev libdeflate-dev liblzma-dev libbz2-dev
  rpm createrepo-c dnf python3 gnupg curl hyperfine zstd xz-utils cpio
  valgrind busybox-static gcc-multilib
  skopeo umoci podman pigz bc reprotest faketime disorderfs

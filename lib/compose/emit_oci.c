@@ -290,7 +290,7 @@ static int write_layer(struct azl_fs *fs, const struct azl_oci_opts *o, int fd,
 	locale_t loc = 0, old = 0;
 	int r;
 
-	r = azl_zstream_open(o->compression, o->level, o->threads,
+	r = azl_zstream_open(o->compression, o->level, o->threads, 0,
 			     azl_zstream_fd_sink, &fd, &s.zs, err);
 	if (r < 0)
 		return r;

@@ -35,7 +35,8 @@ int azl_cpio_open(enum azl_comp comp, int64_t mtime,
 		  void *sink_ctx, struct azl_cpio **out, struct azl_err *err)
 {
 	struct azl_cpio *c = azl_xcalloc(1, sizeof(*c));
-	int rc = azl_zstream_open(comp, 0, 1, sink,
+	/* One gzip member: the kernel's unpacker reads no further. */
+	int rc = azl_zstream_open(comp, 0, 1, AZL_ZSTREAM_GZIP_ONE_MEMBER, sink,
 				  sink_ctx, &c->z, err);
 	if (rc < 0) {
 		free(c);

@@ -1,13 +1,14 @@
-/* Parallel deterministic gzip: see pgzip.h for the format argument.
+/* Parallel deterministic gzip: see pgzip.h for the two forms and why.
  * The caller's thread cuts blocks, queues them and writes finished ones in
  * order; workers only deflate.  At most 2 blocks per thread are in flight,
- * so memory stays near threads * 2 * 2 * 128 KiB. */
+ * so memory stays near threads * 2 * 2 * 256 KiB. */
 #include "reproducible/pgzip.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "base/buf.h"
@@ -28,21 +29,31 @@ struct job {
 	struct job *next_todo, *next_order;
 };
 
+/* A compressor for one thread: zlib for one member, libdeflate for members. */
+struct deflater {
+	z_stream zs;
+	int zs_ready;
+	struct libdeflate_compressor *ld;
+};
+
 struct azl_pgzip {
+	enum azl_pgzip_form form;
+	size_t block; /* AZL_PGZIP_BLOCK or AZL_PGZIP_MEMBER_BLOCK */
 	int level, nthreads;
+	unsigned char hdr[10];
 	int (*sink)(void *ctx, const void *data, size_t len);
 	void *sink_ctx;
 	int failed; /* first error code, sticky */
 
-	unsigned char *cur; /* block being filled, AZL_PGZIP_BLOCK bytes */
+	unsigned char *cur; /* block being filled, z->block bytes */
 	size_t curlen;
 	unsigned char tail[DICT_SIZE]; /* end of the previous block */
 	size_t taillen;
 	uLong crc;
 	uint64_t total;
+	int submitted; /* a block has been cut */
 
-	z_stream inline_strm; /* nthreads <= 1 */
-	int inline_ready;
+	struct deflater inline_d; /* nthreads <= 1 */
 
 	pthread_t *tids;
 	int nstarted;
@@ -54,15 +65,53 @@ struct azl_pgzip {
 	int stop; /* under mu */
 };
 
-static int deflate_init(z_stream *s, int level)
+static int deflater_init(struct deflater *d, enum azl_pgzip_form form, int level)
 {
-	memset(s, 0, sizeof(*s));
+	memset(d, 0, sizeof(*d));
+	if (form == AZL_PGZIP_MEMBERS)
+		return (d->ld = libdeflate_alloc_compressor(level)) ? 0 : -1;
 	/* -15: raw deflate, the gzip wrapper is ours. */
-	return deflateInit2(s, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+	if (deflateInit2(&d->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	d->zs_ready = 1;
+	return 0;
+}
+
+static void deflater_end(struct deflater *d)
+{
+	if (d->zs_ready)
+		deflateEnd(&d->zs);
+	libdeflate_free_compressor(d->ld);
+	memset(d, 0, sizeof(*d));
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* One whole gzip member: header, raw deflate, CRC-32, size. */
+static void member_block(struct libdeflate_compressor *ld, const unsigned char *hdr,
+			 struct job *j)
+{
+	size_t cap = 10 + libdeflate_deflate_compress_bound(ld, j->inlen) + 8, n;
+
+	j->out = azl_xmalloc(cap);
+	memcpy(j->out, hdr, 10);
+	n = libdeflate_deflate_compress(ld, j->in, j->inlen, j->out + 10, cap - 18);
+	if (!n) { /* cannot happen within the bound */
+		j->zrc = Z_BUF_ERROR;
+		return;
+	}
+	put_le32(j->out + 10 + n, libdeflate_crc32(0, j->in, j->inlen));
+	put_le32(j->out + 14 + n, (uint32_t)j->inlen);
+	j->outlen = n + 18;
+	j->zrc = Z_OK;
 }
 
 /* Deflate one block into job->out; deterministic in (in, dict, level). */
-static void compress_block(z_stream *s, struct job *j)
+static void zlib_block(z_stream *s, struct job *j)
 {
 	size_t cap = deflateBound(s, j->inlen) + 64;
 	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH, zrc;
@@ -92,11 +141,19 @@ static void compress_block(z_stream *s, struct job *j)
 	}
 }
 
+static void compress_block(struct azl_pgzip *z, struct deflater *d, struct job *j)
+{
+	if (z->form == AZL_PGZIP_MEMBERS)
+		member_block(d->ld, z->hdr, j);
+	else
+		zlib_block(&d->zs, j);
+}
+
 static void *worker(void *arg)
 {
 	struct azl_pgzip *z = arg;
-	z_stream s;
-	int ok = deflate_init(&s, z->level) == Z_OK;
+	struct deflater d;
+	int ok = deflater_init(&d, z->form, z->level) == 0;
 
 	pthread_mutex_lock(&z->mu);
 	for (;;) {
@@ -110,7 +167,7 @@ static void *worker(void *arg)
 			z->todo_tail = NULL;
 		pthread_mutex_unlock(&z->mu);
 		if (ok)
-			compress_block(&s, j);
+			compress_block(z, &d, j);
 		else
 			j->zrc = Z_MEM_ERROR;
 		pthread_mutex_lock(&z->mu);
@@ -118,8 +175,7 @@ static void *worker(void *arg)
 		pthread_cond_broadcast(&z->done_cv);
 	}
 	pthread_mutex_unlock(&z->mu);
-	if (ok)
-		deflateEnd(&s);
+	deflater_end(&d);
 	return NULL;
 }
 
@@ -148,7 +204,8 @@ static int emit_job(struct azl_pgzip *z, struct job *j, struct azl_err *err)
 			     "gzip: deflate failed (zlib %d)", j->zrc);
 		z->failed = r;
 	} else {
-		z->crc = crc32_combine(z->crc, j->crc, (z_off_t)j->inlen);
+		if (z->form == AZL_PGZIP_ONE_MEMBER)
+			z->crc = crc32_combine(z->crc, j->crc, (z_off_t)j->inlen);
 		z->total += j->inlen;
 		r = emit(z, j->out, j->outlen, err);
 	}
@@ -179,21 +236,26 @@ static struct job *cut_block(struct azl_pgzip *z, int last)
 	j->in = z->cur;
 	j->inlen = z->curlen;
 	j->last = last;
+	z->submitted = 1;
+	z->cur = last ? NULL : azl_xmalloc(z->block);
+	if (z->form == AZL_PGZIP_MEMBERS) {
+		z->curlen = 0;
+		return j;
+	}
 	memcpy(j->dict, z->tail, z->taillen);
 	j->dictlen = z->taillen;
 	/* The next dictionary: the last 32 KiB of (tail + this block). */
-	if (z->curlen >= DICT_SIZE) {
-		memcpy(z->tail, z->cur + z->curlen - DICT_SIZE, DICT_SIZE);
+	if (j->inlen >= DICT_SIZE) {
+		memcpy(z->tail, j->in + j->inlen - DICT_SIZE, DICT_SIZE);
 		z->taillen = DICT_SIZE;
 	} else {
-		size_t keep = DICT_SIZE - z->curlen;
+		size_t keep = DICT_SIZE - j->inlen;
 		if (keep > z->taillen)
 			keep = z->taillen;
 		memmove(z->tail, z->tail + z->taillen - keep, keep);
-		memcpy(z->tail + keep, z->cur, z->curlen);
-		z->taillen = keep + z->curlen;
+		memcpy(z->tail + keep, j->in, j->inlen);
+		z->taillen = keep + j->inlen;
 	}
-	z->cur = last ? NULL : azl_xmalloc(AZL_PGZIP_BLOCK);
 	z->curlen = 0;
 	return j;
 }
@@ -203,7 +265,7 @@ static int submit(struct azl_pgzip *z, int last, struct azl_err *err)
 	struct job *j = cut_block(z, last);
 
 	if (z->nthreads <= 1) {
-		compress_block(&z->inline_strm, j);
+		compress_block(z, &z->inline_d, j);
 		return emit_job(z, j, err);
 	}
 	if (z->order_tail)
@@ -241,33 +303,36 @@ static int start_threads(struct azl_pgzip *z, struct azl_err *err)
 	return 0;
 }
 
-int azl_pgzip_new(int level, int threads,
+int azl_pgzip_new(enum azl_pgzip_form form, int level, int threads,
 		  int (*sink)(void *ctx, const void *data, size_t len),
 		  void *sink_ctx, struct azl_pgzip **out, struct azl_err *err)
 {
 	struct azl_pgzip *z = azl_xcalloc(1, sizeof(*z));
-	unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0,
-				  AZL_PGZIP_OS_BYTE };
+	static const unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0,
+					       AZL_PGZIP_OS_BYTE };
 	int r = 0;
 
+	z->form = form == AZL_PGZIP_ONE_MEMBER ? form : AZL_PGZIP_MEMBERS;
+	z->block = z->form == AZL_PGZIP_MEMBERS ? AZL_PGZIP_MEMBER_BLOCK : AZL_PGZIP_BLOCK;
 	z->level = level > 0 && level <= 9 ? level : 6;
 	/* More threads than this only cost memory; the bytes never change. */
 	z->nthreads = threads < 1 ? 1 : threads > AZL_PGZIP_MAX_THREADS ? AZL_PGZIP_MAX_THREADS : threads;
 	z->sink = sink;
 	z->sink_ctx = sink_ctx;
 	z->crc = crc32(0, NULL, 0);
-	z->cur = azl_xmalloc(AZL_PGZIP_BLOCK);
-	hdr[8] = z->level == 9 ? 2 : z->level == 1 ? 4 : 0; /* as gzip(1) */
+	z->cur = azl_xmalloc(z->block);
+	memcpy(z->hdr, hdr, sizeof(hdr));
+	z->hdr[8] = z->level == 9 ? 2 : z->level == 1 ? 4 : 0; /* as gzip(1) */
 	if (z->nthreads <= 1) {
-		if (deflate_init(&z->inline_strm, z->level) != Z_OK) {
-			r = azl_errf(err, -ENOMEM, "gzip: cannot initialise zlib");
+		if (deflater_init(&z->inline_d, z->form, z->level) < 0) {
+			r = azl_errf(err, -ENOMEM, "gzip: cannot initialise the compressor");
 			goto out;
 		}
-		z->inline_ready = 1;
 	} else if ((r = start_threads(z, err)) < 0) {
 		goto out;
 	}
-	r = emit(z, hdr, sizeof(hdr), err);
+	if (z->form == AZL_PGZIP_ONE_MEMBER)
+		r = emit(z, z->hdr, sizeof(z->hdr), err);
 out:
 	if (r < 0) {
 		azl_pgzip_free(z);
@@ -285,14 +350,14 @@ int azl_pgzip_write(struct azl_pgzip *z, const void *data, size_t len,
 	if (z->failed)
 		return z->failed;
 	while (len) {
-		size_t n = AZL_PGZIP_BLOCK - z->curlen;
+		size_t n = z->block - z->curlen;
 		if (n > len)
 			n = len;
 		memcpy(z->cur + z->curlen, p, n);
 		z->curlen += n;
 		p += n;
 		len -= n;
-		if (z->curlen == AZL_PGZIP_BLOCK) {
+		if (z->curlen == z->block) {
 			int r = submit(z, 0, err);
 			if (r < 0)
 				return r;
@@ -301,22 +366,18 @@ int azl_pgzip_write(struct azl_pgzip *z, const void *data, size_t len,
 	return 0;
 }
 
-static void put_le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 int azl_pgzip_finish(struct azl_pgzip *z, struct azl_err *err)
 {
 	unsigned char trailer[8];
 	int r = z->failed;
 
-	if (r == 0)
+	/* Members: an empty input is one empty member; otherwise a block
+	 * boundary at the very end adds none. */
+	if (r == 0 && (z->form == AZL_PGZIP_ONE_MEMBER || z->curlen || !z->submitted))
 		r = submit(z, 1, err);
 	while (r == 0 && z->order_head)
 		r = drain_one(z, err);
-	if (r == 0) {
+	if (r == 0 && z->form == AZL_PGZIP_ONE_MEMBER) {
 		put_le32(trailer, (uint32_t)z->crc);
 		put_le32(trailer + 4, (uint32_t)z->total);
 		r = emit(z, trailer, sizeof(trailer), err);
@@ -348,8 +409,7 @@ void azl_pgzip_free(struct azl_pgzip *z)
 		free(j->out);
 		free(j);
 	}
-	if (z->inline_ready)
-		deflateEnd(&z->inline_strm);
+	deflater_end(&z->inline_d);
 	free(z->cur);
 	free(z);
 }

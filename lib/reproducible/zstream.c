@@ -62,7 +62,7 @@ static int zstd_setup(struct azl_zstream *s, int level, int threads,
 	return 0;
 }
 
-int azl_zstream_open(enum azl_comp comp, int level, int threads,
+int azl_zstream_open(enum azl_comp comp, int level, int threads, unsigned flags,
 		     int (*sink)(void *ctx, const void *data, size_t len),
 		     void *sink_ctx, struct azl_zstream **out,
 		     struct azl_err *err)
@@ -80,7 +80,9 @@ int azl_zstream_open(enum azl_comp comp, int level, int threads,
 	s->raw_hash = azl_sha256_new();
 	s->hash = azl_sha256_new();
 	if (comp == AZL_COMP_GZIP)
-		r = azl_pgzip_new(level, threads, out_sink, s, &s->gz, err);
+		r = azl_pgzip_new(flags & AZL_ZSTREAM_GZIP_ONE_MEMBER ? AZL_PGZIP_ONE_MEMBER
+								  : AZL_PGZIP_MEMBERS,
+				  level, threads, out_sink, s, &s->gz, err);
 	else if (comp == AZL_COMP_ZSTD)
 		r = zstd_setup(s, level, threads, err);
 	else if (comp != AZL_COMP_NONE)

@@ -5,7 +5,9 @@
  * digest) and handed to a sink, typically azl_zstream_fd_sink.  Nothing is
  * buffered beyond the compressors' own windows, so memory is bounded.
  *
- * Determinism: gzip is pgzip (same bytes for any thread count).  zstd runs
+ * Determinism: gzip is pgzip (same bytes for any thread count): a series
+ * of gzip members, or with AZL_ZSTREAM_GZIP_ONE_MEMBER a single member for
+ * readers that stop after the first (the kernel's initramfs unpacker).  zstd runs
  * libzstd's multi-threaded mode with nbWorkers >= 1 always, whose output
  * does not depend on the number of workers (single-threaded mode,
  * nbWorkers 0, cuts differently and is never used); content size and
@@ -33,11 +35,13 @@ struct azl_zstream_result {
 
 struct azl_zstream;
 
+#define AZL_ZSTREAM_GZIP_ONE_MEMBER 1u /* flags: gzip as one member */
+
 /* level 0: the default (gzip 6, zstd 3); threads <= 0 means 1, more than
  * 64 are clamped.  zstd memory grows with level and threads: about 60 MB
  * at level 3 with 2 threads, 120 MB with 8, but 350 MB at level 19 with 2.  *out is
  * freed by azl_zstream_close or azl_zstream_free. */
-int azl_zstream_open(enum azl_comp comp, int level, int threads,
+int azl_zstream_open(enum azl_comp comp, int level, int threads, unsigned flags,
 		     int (*sink)(void *ctx, const void *data, size_t len),
 		     void *sink_ctx, struct azl_zstream **out,
 		     struct azl_err *err);

@@ -3,7 +3,9 @@
 # alike, into a private store (vfs, under the test's folder): the image id
 # podman reports is the config digest of our manifest, and `podman image
 # inspect` shows the entrypoint, cmd, env, working directory, user, labels
-# and exposed ports the manifest asked for.  (Running the image is not
+# and exposed ports the manifest asked for.  The gzip layer is a series of
+# gzip members (lib/reproducible/pgzip.h): podman must read every one, so
+# the layer it saves back from its store hashes to our diff_id.  (Running the image is not
 # checked here: crun cannot set RLIMIT_NPROC inside this build sandbox.)
 . "$(dirname "$0")/../lib/common.sh"
 . "$AZL_TOP/tests/lib/fixtures.sh"
@@ -54,6 +56,31 @@ assert c["Labels"]["org.opencontainers.image.title"] == sys.argv[3], c.get("Labe
 assert "8080/tcp" in c["ExposedPorts"], c.get("ExposedPorts")
 assert i["Architecture"] == "amd64" and i["Os"] == "linux", (i["Architecture"], i["Os"])
 assert len(i["RootFS"]["Layers"]) == 1, i["RootFS"]
+PY
+	# What podman stored, saved back uncompressed, is our whole layer.
+	rm -rf "$t/saved"
+	$P save --format oci-dir --uncompressed -o "$t/saved" "$ref" >"$t/save.log" 2>&1 ||
+		{ cat "$t/save.log" >&2; fail "podman save ($comp)"; }
+	python3 - "$t/saved" "out/p$comp.oci.tar" "$comp" <<'PY' || fail "podman's stored $comp layer is not our layer"
+import hashlib, json, os, sys, tarfile, zlib
+saved, ours, comp = sys.argv[1], tarfile.open(sys.argv[2]), sys.argv[3]
+def blob(d): return open(os.path.join(saved, "blobs/sha256", d[7:]), "rb")
+idx = json.load(ours.extractfile("index.json"))
+man = json.load(ours.extractfile("blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+cfg = json.load(ours.extractfile("blobs/sha256/" + man["config"]["digest"][7:]))
+diff_id = cfg["rootfs"]["diff_ids"][0]
+smani = json.load(blob(json.load(open(os.path.join(saved, "index.json")))["manifests"][0]["digest"]))
+got = "sha256:" + hashlib.sha256(blob(smani["layers"][0]["digest"]).read()).hexdigest()
+assert got == diff_id, (got, diff_id)
+if comp == "gzip":  # the case this checks: more than one gzip member
+    data, members = ours.extractfile("blobs/sha256/" + man["layers"][0]["digest"][7:]).read(), 0
+    while data:
+        d = zlib.decompressobj(31)
+        d.decompress(data)
+        assert d.eof, "truncated gzip member"
+        data, members = d.unused_data, members + 1
+    assert members > 1, members
+    print("gzip layer: %d members" % members)
 PY
 	echo "podman loaded the $comp image: id ${cfg:0:12}"
 done

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "base/buf.h"
 #include "base/fs.h"
 #include "reproducible/cpio.h"
@@ -126,6 +128,38 @@ static void test_compressed(void)
 	azl_buf_release(&plain);
 }
 
+/* The kernel's initramfs unpacker reads one gzip member and calls anything
+ * after it junk: a gzip cpio bigger than pgzip's member size is still one
+ * member, which zlib's single-member inflate consumes to the last byte. */
+static void test_gzip_one_member(void)
+{
+	struct azl_buf b = AZL_BUF_INIT;
+	struct azl_err err = { 0 };
+	struct azl_cpio *c = NULL;
+	size_t n = 3u << 20;
+	unsigned char *data = azl_xmalloc(n), *plain = azl_xmalloc(n + 4096);
+	uint32_t x = 7;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 28);
+	CHECK(azl_cpio_open(AZL_COMP_GZIP, 0, buf_sink, &b, &c, &err) == 0);
+	CHECK(azl_cpio_file(c, "/big", 0644, n, &err) == 0);
+	CHECK(azl_cpio_data(c, data, n, &err) == 0);
+	CHECK(azl_cpio_close(c, NULL, &err) == 0);
+	z_stream s = { 0 };
+	CHECK(inflateInit2(&s, 31) == Z_OK);
+	s.next_in = (unsigned char *)b.data;
+	s.avail_in = (uInt)b.len;
+	s.next_out = plain;
+	s.avail_out = (uInt)(n + 4096);
+	CHECK(inflate(&s, Z_FINISH) == Z_STREAM_END);
+	CHECK(s.avail_in == 0 && s.total_out > n);
+	inflateEnd(&s);
+	free(data);
+	free(plain);
+	azl_buf_release(&b);
+}
+
 static void test_errors(void)
 {
 	struct azl_buf b = AZL_BUF_INIT;
@@ -155,6 +189,7 @@ int main(void)
 {
 	test_roundtrip();
 	test_compressed();
+	test_gzip_one_member();
 	test_errors();
 	return t_done();
 }
