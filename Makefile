@@ -10,8 +10,9 @@
 BUILD   ?= build
 CC      ?= cc
 PKGS    := libsolv libsolvext rpm libcurl yaml-0.1 jansson libarchive libzstd \
-           libxml-2.0 openssl sqlite3 zlib libdeflate liblzma ext2fs com_err libguestfs
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+           libxml-2.0 openssl sqlite3 zlib libdeflate liblzma ext2fs com_err
+# libguestfs: headers only; lib/compose/inspect.c dlopens it on first use.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libguestfs)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
 CFLAGS  ?= -O2 -g
