@@ -58,7 +58,8 @@ generate() {
 		--define "debug_package %{nil}" "$work/bench.spec" >&2
 	cp -r "$fx/gnupg/." "$gh/"
 	GNUPGHOME=$gh HOME=$work/home rpmsign --addsign --define "__gpg /usr/bin/gpg" \
-		--define "_gpg_name $(cat "$fx/keys/A.fpr")" "$work"/top/RPMS/noarch/*.rpm </dev/null >&2
+		--define "_gpg_name $(cat "$fx/keys/A.fpr")" "$work"/top/RPMS/noarch/*.rpm </dev/null >/dev/null 2>&1 ||
+		{ echo "fetch: rpmsign failed" >&2; return 1; }
 	rm -rf "$pkgs"
 	mkdir -p "$pkgs/repo/Packages"
 	mv "$work"/top/RPMS/noarch/azl-bench-*.rpm "$pkgs/repo/Packages/"
@@ -110,17 +111,22 @@ done >"$t/curl.cfg"
 project "$t" on "$url/" true
 project "$t" off "$url/" false
 
+# Each run ends with an untimed `sync`: azl-compose makes its blobs durable
+# with syncfs before indexing them, which would otherwise also wait for the
+# previous run's dirty pages (curl's 100 MiB, never synced by curl).
 run_curl() {
 	rm -rf "$t/curl"; mkdir -p "$t/curl"
 	local s; s=$(now)
 	curl -s --no-progress-meter --fail --parallel --parallel-max 8 -K "$t/curl.cfg" 2>/dev/null
 	echo "$(now) - $s" | bc -l
+	sync
 }
 run_azl() { # gpgcheck on|off
 	rm -rf "$t/cache"
 	local s; s=$(now)
 	"$AZL" fetch -q "$t/$1.yaml" --cache-dir "$t/cache"
 	echo "$(now) - $s" | bc -l
+	sync
 }
 
 # Interleaved, so a change in the machine's load hits all three alike.
