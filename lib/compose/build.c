@@ -317,6 +317,23 @@ static size_t plan_scripts(struct build *b, struct script_job **out)
 	return n;
 }
 
+static void *reaper(void *arg)
+{
+	azl_staging_destroy(arg);
+	return NULL;
+}
+
+/* The staging tree holds a link per image file; removing it takes longer
+ * than making it, and nothing later reads it, so a thread removes it while
+ * the outputs are written.  azl_build joins it before anything else goes. */
+static void reap_staging(struct build *b, struct azl_staging *st)
+{
+	if (pthread_create(&b->reaper, NULL, reaper, st) == 0)
+		b->reap = st;
+	else
+		azl_staging_destroy(st);
+}
+
 static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
 		    struct azl_err *err)
 {
@@ -352,7 +369,7 @@ static int run_jobs(struct build *b, struct script_job *jobs, size_t n,
 	if (r == 0)
 		r = azl_staging_capture(st, b->fs, capdir, b->sde, err);
 	if (st)
-		azl_staging_destroy(st);
+		reap_staging(b, st);
 	free(stdir);
 	free(capdir);
 	return r;
@@ -672,6 +689,8 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	if ((r = stage_record(&b, err)) < 0 || (r = publish(&b, err)) < 0)
 		goto out;
 out:
+	if (b.reap)
+		pthread_join(b.reaper, NULL);
 	if (b.work) {
 		struct azl_err ignored = { 0 };
 		azl_staging_rmtree(b.work, &ignored);

@@ -4,6 +4,7 @@
 #ifndef AZL_COMPOSE_BUILD_INT_H
 #define AZL_COMPOSE_BUILD_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 #include "compose/manifest.h"
 #include "compose/objstore.h"
 #include "compose/record.h"
+#include "compose/staging.h"
 #include "reproducible/seed.h"
 
 struct build {
@@ -39,6 +41,8 @@ struct build {
 	int work_fd;                /* holds work's lock; -1 when none */
 	struct azl_output_file *outs;
 	size_t nouts;
+	struct azl_staging *reap;   /* being removed by reaper, joined at the end */
+	pthread_t reaper;
 };
 
 /* Report a stage to the caller's on_stage callback. */

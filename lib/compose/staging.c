@@ -83,6 +83,8 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
+/* Unlinking first and asking questions only when that fails costs one
+ * system call per file instead of two: trees here hold thousands. */
 static int rm_at(int parent, const char *name)
 {
 	struct stat sb;
@@ -90,25 +92,31 @@ static int rm_at(int parent, const char *name)
 	size_t n;
 	int fd, r;
 
+	if (unlinkat(parent, name, 0) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
 	if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISDIR(sb.st_mode))
-		return unlinkat(parent, name, 0) < 0 ? -errno : 0;
+		return -EPERM;
 	/* overlay work dirs are 0000; image dirs may be 0555 */
 	(void)fchmodat(parent, name, 0700, 0);
 	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = list_dir(fd, &names, &n);
-	if (r < 0)
-		return r;
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	int lfd = dup(fd);
+	if (lfd < 0) {
 		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = list_dir(lfd, &names, &n); /* closes lfd */
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = rm_at(fd, names[i]);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	free_names(names, n);
 	if (r == 0 && unlinkat(parent, name, AT_REMOVEDIR) < 0)
 		r = -errno;
