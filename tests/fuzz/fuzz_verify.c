@@ -45,7 +45,8 @@ int azl_fuzz_verify(const uint8_t *data, size_t size)
 	int rc;
 
 	if (size >= 16 && !memcmp(data, "SQLite format 3", 16)) {
-		rc = azl_verify_rpmdb_nevras(azl_fuzz_file("rpmdb.sqlite", data, size), &v, &n, &err);
+		rc = azl_verify_rpmdb_nevras(azl_fuzz_file("rpmdb.sqlite", data, size), &v, &n,
+					     &err);
 		verify_nevras(v, n, rc, &err, "verify: azl_verify_rpmdb_nevras");
 		return 0;
 	}

@@ -80,14 +80,26 @@ static void write_sums(const char *text)
 	CHECK(azl_sign_dir(out_dir, key_path, NULL, NULL, NULL, &err) == 0);
 }
 
-/* The check named what, or NULL. */
-static const struct azl_verify_check *find(const struct azl_verify_report *rep,
-					   const char *what)
+/* rep has a check named what with this ok flag, whose detail holds part
+ * (NULL: no detail, as a passing check has; "": any detail). */
+static void expect(const struct azl_verify_report *rep, const char *what, bool ok,
+		   const char *part)
 {
-	for (size_t i = 0; i < rep->n; i++)
+	const struct azl_verify_check *c = NULL;
+
+	for (size_t i = 0; i < rep->n && !c; i++)
 		if (!strcmp(rep->v[i].what, what))
-			return &rep->v[i];
-	return NULL;
+			c = &rep->v[i];
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "  no check \"%s\"\n", what);
+		return;
+	}
+	CHECK(c->ok == ok);
+	if (part)
+		CHECK_CONTAINS(c->detail, part);
+	else
+		CHECK(c->detail == NULL);
 }
 
 static void test_dir_pass(void)
@@ -95,7 +107,6 @@ static void test_dir_pass(void)
 	struct azl_verify_opts o = { out_dir, pub_path, NULL };
 	struct azl_verify_report rep = { 0 };
 	struct azl_err err = { 0 };
-	const struct azl_verify_check *c;
 	char *sums = azl_xasprintf("%s  a.txt\n", HEX_A);
 
 	write_text("a.txt", "abc");
@@ -103,10 +114,8 @@ static void test_dir_pass(void)
 	CHECK(azl_verify_dir(&o, &rep, &err) == 0);
 	CHECK(azl_verify_report_ok(&rep));
 	CHECK(rep.n == 2);
-	c = find(&rep, "signature SHA256SUMS.sig");
-	CHECK(c && c->ok && !c->detail);
-	c = find(&rep, "file a.txt");
-	CHECK(c && c->ok && !c->detail);
+	expect(&rep, "signature SHA256SUMS.sig", true, NULL);
+	expect(&rep, "file a.txt", true, NULL);
 	azl_verify_report_release(&rep);
 	CHECK(rep.v == NULL && rep.n == 0);
 	azl_verify_report_release(&rep); /* twice is fine */
@@ -118,28 +127,19 @@ static void test_dir_wrong_and_missing(void)
 	struct azl_verify_opts o = { out_dir, pub_path, NULL };
 	struct azl_verify_report rep = { 0 };
 	struct azl_err err = { 0 };
-	const struct azl_verify_check *c;
-	char wrong[65], *sums;
+	char wrong[65], *sums, *says;
 
 	azl_sha256_hex("abd", 3, wrong);
 	sums = azl_xasprintf("%s  a.txt\n%s  gone.txt\n", wrong, HEX_A);
+	says = azl_xasprintf("/a.txt: sha256 %s, SHA256SUMS says %s", HEX_A, wrong);
 	write_sums(sums);
 	CHECK(azl_verify_dir(&o, &rep, &err) == 0);
 	CHECK(!azl_verify_report_ok(&rep));
-	c = find(&rep, "signature SHA256SUMS.sig");
-	CHECK(c && c->ok);
-	c = find(&rep, "file a.txt");
-	CHECK(c && !c->ok);
-	if (c) {
-		CHECK_CONTAINS(c->detail, "/a.txt: sha256 ");
-		CHECK_CONTAINS(c->detail, HEX_A);
-		CHECK_CONTAINS(c->detail, wrong);
-	}
-	c = find(&rep, "file gone.txt");
-	CHECK(c && !c->ok);
-	if (c)
-		CHECK_CONTAINS(c->detail, "gone.txt");
+	expect(&rep, "signature SHA256SUMS.sig", true, NULL);
+	expect(&rep, "file a.txt", false, says);
+	expect(&rep, "file gone.txt", false, "/gone.txt: ");
 	azl_verify_report_release(&rep);
+	free(says);
 	free(sums);
 }
 
@@ -148,18 +148,13 @@ static void test_dir_lock_missing(void)
 	struct azl_verify_opts o = { out_dir, pub_path, "/nonexistent/x.lock.json" };
 	struct azl_verify_report rep = { 0 };
 	struct azl_err err = { 0 };
-	const struct azl_verify_check *c;
 	char *sums = azl_xasprintf("%s  a.txt\n", HEX_A);
 
 	write_sums(sums);
 	CHECK(azl_verify_dir(&o, &rep, &err) == 0);
 	CHECK(!azl_verify_report_ok(&rep));
-	c = find(&rep, "file a.txt");
-	CHECK(c && c->ok);
-	c = find(&rep, "lockfile /nonexistent/x.lock.json");
-	CHECK(c && !c->ok);
-	if (c)
-		CHECK_CONTAINS(c->detail, "x.lock.json");
+	expect(&rep, "file a.txt", true, NULL);
+	expect(&rep, "lockfile /nonexistent/x.lock.json", false, "x.lock.json");
 	azl_verify_report_release(&rep);
 	free(sums);
 }
@@ -173,15 +168,12 @@ static void test_dir_other_key(void)
 	struct azl_verify_opts o = { out_dir, other, NULL };
 	struct azl_verify_report rep = { 0 };
 	struct azl_err err = { 0 };
-	const struct azl_verify_check *c;
 
 	CHECK(system(cmd) == 0);
 	CHECK(azl_verify_dir(&o, &rep, &err) == 0);
 	CHECK(!azl_verify_report_ok(&rep));
-	c = find(&rep, "signature SHA256SUMS.sig");
-	CHECK(c && !c->ok && c->detail && *c->detail);
-	c = find(&rep, "file a.txt");
-	CHECK(c && c->ok);
+	expect(&rep, "signature SHA256SUMS.sig", false, "SHA256SUMS");
+	expect(&rep, "file a.txt", true, NULL);
 	azl_verify_report_release(&rep);
 	free(cmd);
 	free(other);
@@ -261,7 +253,8 @@ int main(void)
 	key_path = azl_path_join(dir, "key.pem");
 	pub_path = azl_path_join(dir, "key.pub");
 	cmd = azl_xasprintf("mkdir %s && openssl genpkey -algorithm ed25519 -out %s 2>/dev/null && "
-			    "openssl pkey -in %s -pubout -out %s", out_dir, key_path, key_path, pub_path);
+			    "openssl pkey -in %s -pubout -out %s", out_dir, key_path, key_path,
+			    pub_path);
 	CHECK(system(cmd) == 0);
 	free(cmd);
 
