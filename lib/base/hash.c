@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct azl_sha256 {
@@ -64,35 +65,69 @@ void azl_sha256_hex(const void *data, size_t len, char hex[65])
 	azl_sha256_final(h, hex);
 }
 
+/* Bytes [pos, end) of fd into h, by pread. */
+static int hash_range(int fd, struct azl_sha256 *h, off_t pos, off_t end,
+		      unsigned char *buf, size_t cap)
+{
+	while (pos < end) {
+		size_t want = (size_t)(end - pos) < cap ? (size_t)(end - pos) : cap;
+		ssize_t n = pread(fd, buf, want, pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* shrank while read */
+		azl_sha256_update(h, buf, (size_t)n);
+		pos += n;
+	}
+	return 0;
+}
+
+/* Holes (SEEK_HOLE) are hashed as the zeros they read as, without reading
+ * them: a sparse disk image is mostly holes, and reading one makes the
+ * kernel clear and copy every page of it. */
 int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 		    struct azl_err *err)
 {
+	static const unsigned char zeros[1 << 16];
 	unsigned char buf[1 << 16];
 	struct azl_sha256 *h;
-	uint64_t total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	off_t pos = 0, end;
+	int r = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return azl_errf(err, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = azl_errf(err, -errno, "%s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	end = st.st_size;
 	h = azl_sha256_new();
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			azl_sha256_final(h, hex);
-			return azl_errf(err, -e, "%s: read: %s", path, strerror(e));
-		}
-		if (n == 0)
+	while (r == 0 && pos < end) {
+		off_t d = lseek(fd, pos, SEEK_DATA), hole;
+		if (d < 0 && errno == ENXIO)
+			d = end; /* only a hole is left */
+		else if (d < 0)
+			d = pos; /* no SEEK_DATA: all of it is data */
+		for (off_t z = pos; z < d; z += (off_t)sizeof(zeros))
+			azl_sha256_update(h, zeros, (size_t)(d - z) < sizeof(zeros)
+					  ? (size_t)(d - z) : sizeof(zeros));
+		if (d >= end)
 			break;
-		azl_sha256_update(h, buf, (size_t)n);
-		total += (uint64_t)n;
+		hole = lseek(fd, d, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		r = hash_range(fd, h, d, hole, buf, sizeof(buf));
+		pos = hole;
 	}
 	close(fd);
 	azl_sha256_final(h, hex);
+	if (r < 0)
+		return azl_errf(err, r, "%s: read: %s", path, strerror(-r));
 	if (size)
-		*size = total;
+		*size = (uint64_t)end;
 	return 0;
 }
