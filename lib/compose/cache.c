@@ -50,12 +50,14 @@ struct azl_cache {
 };
 
 static const char schema[] =
+	"BEGIN IMMEDIATE;"
 	"CREATE TABLE IF NOT EXISTS blobs ("
 	" sha256 TEXT PRIMARY KEY,"
 	" size INTEGER NOT NULL,"
 	" kind TEXT NOT NULL,"
 	" name TEXT NOT NULL,"
-	" verified_with TEXT NOT NULL DEFAULT '')";
+	" verified_with TEXT NOT NULL DEFAULT '');"
+	"COMMIT;";
 
 static char *default_dir(void)
 {
@@ -83,10 +85,29 @@ static int db_fail(struct azl_cache *c, struct azl_err *err, const char *what)
 			sqlite3_errmsg(c->db));
 }
 
+/* Two processes opening a new cache at once both switch it to WAL and
+ * create the table.  sqlite refuses some of those lock upgrades at once
+ * (SQLITE_BUSY without calling the busy handler, to avoid a deadlock in
+ * rollback-journal mode, which a new database is in), so a refused
+ * statement is tried again, for up to the busy timeout. */
+static int init_exec(struct azl_cache *c, const char *sql)
+{
+	int rc = SQLITE_BUSY;
+
+	for (int i = 0; i < 6000 && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED); i++) {
+		if (i)
+			usleep(10000);
+		rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+		if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) &&
+		    !sqlite3_get_autocommit(c->db))
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return rc;
+}
+
 static int db_open(struct azl_cache *c, struct azl_err *err)
 {
 	char *path = azl_xasprintf("%s/index.sqlite", c->dir);
-	char *msg = NULL;
 	int rc;
 
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
@@ -98,11 +119,11 @@ static int db_open(struct azl_cache *c, struct azl_err *err)
 	sqlite3_busy_timeout(c->db, 60000);
 	/* synchronous first: it also governs the switch to WAL, which on a
 	 * new cache otherwise syncs a rollback journal and the folder. */
-	rc = sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL;"
-			  "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
+	rc = init_exec(c, "PRAGMA synchronous=NORMAL;PRAGMA journal_mode=WAL;");
+	/* IMMEDIATE: the write lock up front, so the busy handler waits for
+	 * it (a read lock upgraded later can be refused at once). */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, schema, NULL, NULL, &msg);
-	sqlite3_free(msg);
+		rc = init_exec(c, schema);
 	return rc == SQLITE_OK ? 0 : db_fail(c, err, "initialise");
 }
 

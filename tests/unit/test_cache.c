@@ -1,9 +1,11 @@
 /* The content-addressed cache: insert checks, lookup, adoption of a blob
- * whose row was lost, and azl_cache_check catching a damaged blob. */
+ * whose row was lost, azl_cache_check catching a damaged blob, and many
+ * processes opening one new cache at the same moment. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -103,6 +105,50 @@ static void test_tmp_lock(struct azl_cache *c)
 	azl_cache_close(c2);
 }
 
+/* NPROC processes, released together through a pipe, each open the same
+ * new cache: every one must succeed (sqlite may refuse the first switch
+ * to WAL or the schema's lock upgrade at once; the cache must wait). */
+#define NPROC 8
+static void test_concurrent_open(const char *base)
+{
+	int failed = 0;
+
+	for (int round = 0; round < 15; round++) {
+		char *d = azl_xasprintf("%s/race%d", base, round);
+		int go[2];
+		pid_t pids[NPROC];
+
+		CHECK(pipe(go) == 0);
+		for (int i = 0; i < NPROC; i++) {
+			pids[i] = fork();
+			if (pids[i] == 0) {
+				struct azl_cache *c = NULL;
+				struct azl_err e = { 0 };
+				char b;
+				close(go[1]);
+				if (read(go[0], &b, 1) < 0)
+					_exit(3);
+				if (azl_cache_open(d, &c, &e) < 0) {
+					fprintf(stderr, "open %s: %s\n", d, e.msg);
+					_exit(1);
+				}
+				azl_cache_close(c);
+				_exit(0);
+			}
+		}
+		close(go[0]);
+		close(go[1]); /* EOF: all of them go */
+		for (int i = 0; i < NPROC; i++) {
+			int st = 0;
+			if (pids[i] < 0 || waitpid(pids[i], &st, 0) < 0 ||
+			    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				failed++;
+		}
+		free(d);
+	}
+	CHECK(failed == 0);
+}
+
 int main(void)
 {
 	struct azl_cache *c = NULL;
@@ -119,6 +165,7 @@ int main(void)
 	test_insert_lookup(c);
 	test_tmp_lock(c);
 	azl_cache_close(c);
+	test_concurrent_open(dir);
 
 	/* The default location follows XDG_CACHE_HOME. */
 	char *xdg = azl_xasprintf("%s/xdg", dir);
