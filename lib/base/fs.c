@@ -27,6 +27,38 @@ int azl_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int azl_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+void azl_next_data(int fd, uint64_t pos, uint64_t end, uint64_t *data,
+		   uint64_t *hole)
+{
+	off_t d = lseek(fd, (off_t)pos, SEEK_DATA), h;
+
+	if (d < 0) {
+		*data = errno == ENXIO ? end : pos;
+		*hole = end;
+		return;
+	}
+	*data = (uint64_t)d < end ? (uint64_t)d : end;
+	h = lseek(fd, d, SEEK_HOLE);
+	*hole = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+}
+
 int azl_out_open(struct azl_out *o, const char *final_path, mode_t mode,
 		 struct azl_err *err)
 {

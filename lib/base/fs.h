@@ -48,6 +48,16 @@ int azl_mkdir_p(const char *path, struct azl_err *err);
 /* write() the whole buffer, retrying on EINTR/short writes; -errno on error. */
 int azl_write_all(int fd, const void *data, size_t len);
 
+/* Exactly len bytes at off (pread, EINTR retried): 0, -errno, or -EIO when
+ * the file ends first. */
+int azl_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
+/* The next data extent [*data, *hole) of fd at or after pos, within end
+ * (the file's size): *data == end when only a hole is left.  Without
+ * SEEK_DATA support the rest is one extent of data. */
+void azl_next_data(int fd, uint64_t pos, uint64_t end, uint64_t *data,
+		   uint64_t *hole);
+
 /* Directory part of path ("." if none); caller frees. */
 char *azl_dirname(const char *path);
 /* Join dir and name ("name" if name is absolute); caller frees. */

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
+
 struct azl_sha256 {
 	EVP_MD_CTX *ctx;
 };
@@ -65,20 +67,16 @@ void azl_sha256_hex(const void *data, size_t len, char hex[65])
 	azl_sha256_final(h, hex);
 }
 
-/* Bytes [pos, end) of fd into h, by pread. */
-static int hash_range(int fd, struct azl_sha256 *h, off_t pos, off_t end,
+/* Bytes [pos, end) of fd into h. */
+static int hash_range(int fd, struct azl_sha256 *h, uint64_t pos, uint64_t end,
 		      unsigned char *buf, size_t cap)
 {
 	while (pos < end) {
-		size_t want = (size_t)(end - pos) < cap ? (size_t)(end - pos) : cap;
-		ssize_t n = pread(fd, buf, want, pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* shrank while read */
-		azl_sha256_update(h, buf, (size_t)n);
+		size_t n = end - pos < cap ? (size_t)(end - pos) : cap;
+		int r = azl_pread_all(fd, buf, n, pos);
+		if (r < 0)
+			return r;
+		azl_sha256_update(h, buf, n);
 		pos += n;
 	}
 	return 0;
@@ -94,7 +92,7 @@ int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 	unsigned char buf[1 << 16];
 	struct azl_sha256 *h;
 	struct stat st;
-	off_t pos = 0, end;
+	uint64_t pos = 0, end, d, hole;
 	int r = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -104,22 +102,13 @@ int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 		close(fd);
 		return r;
 	}
-	end = st.st_size;
+	end = (uint64_t)st.st_size;
 	h = azl_sha256_new();
 	while (r == 0 && pos < end) {
-		off_t d = lseek(fd, pos, SEEK_DATA), hole;
-		if (d < 0 && errno == ENXIO)
-			d = end; /* only a hole is left */
-		else if (d < 0)
-			d = pos; /* no SEEK_DATA: all of it is data */
-		for (off_t z = pos; z < d; z += (off_t)sizeof(zeros))
-			azl_sha256_update(h, zeros, (size_t)(d - z) < sizeof(zeros)
+		azl_next_data(fd, pos, end, &d, &hole);
+		for (uint64_t z = pos; z < d; z += sizeof(zeros))
+			azl_sha256_update(h, zeros, d - z < sizeof(zeros)
 					  ? (size_t)(d - z) : sizeof(zeros));
-		if (d >= end)
-			break;
-		hole = lseek(fd, d, SEEK_HOLE);
-		if (hole < 0 || hole > end)
-			hole = end;
 		r = hash_range(fd, h, d, hole, buf, sizeof(buf));
 		pos = hole;
 	}
@@ -128,6 +117,6 @@ int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 	if (r < 0)
 		return azl_errf(err, r, "%s: read: %s", path, strerror(-r));
 	if (size)
-		*size = (uint64_t)end;
+		*size = end;
 	return 0;
 }

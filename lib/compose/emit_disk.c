@@ -237,7 +237,7 @@ static int copy_image(int out, uint64_t base, uint64_t room,
 {
 	int in = open(path, O_RDONLY | O_CLOEXEC), r = 0;
 	struct stat st;
-	off_t pos = 0;
+	uint64_t pos = 0;
 
 	if (in < 0 || fstat(in, &st) < 0) {
 		r = azl_errf(err, errno, "partition %s: image %s: %s", pname(p),
@@ -249,16 +249,10 @@ static int copy_image(int out, uint64_t base, uint64_t room,
 				  pname(p), path, (unsigned long long)st.st_size);
 		goto out;
 	}
-	while (pos < st.st_size && r == 0) {
-		off_t d = lseek(in, pos, SEEK_DATA), h;
-		if (d < 0 && errno == ENXIO)
-			break;
-		if (d < 0)
-			d = pos; /* no SEEK_DATA here: all of it is data */
-		h = lseek(in, d, SEEK_HOLE);
-		if (h < 0 || h > st.st_size)
-			h = st.st_size;
-		r = copy_range(in, d, out, (off_t)base + d, (uint64_t)(h - d));
+	while (pos < (uint64_t)st.st_size && r == 0) {
+		uint64_t d, h;
+		azl_next_data(in, pos, (uint64_t)st.st_size, &d, &h);
+		r = copy_range(in, (off_t)d, out, (off_t)(base + d), h - d);
 		pos = h;
 	}
 	if (r < 0)

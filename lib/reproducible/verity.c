@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fs.h"
 #include "base/hash.h"
 
 #define BLK AZL_VERITY_BLOCK
@@ -133,38 +134,21 @@ static int data_hash(struct tree *t, const unsigned char h[32])
 	return push(t, 0, h);
 }
 
-static int read_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* shorter than data_size */
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Next [data_begin, data_end) at or after off, block-aligned outward;
  * without SEEK_DATA support everything is data. */
 static void next_data(int fd, uint64_t off, uint64_t size, uint64_t *b, uint64_t *e)
 {
-	off_t d = lseek(fd, (off_t)off, SEEK_DATA), h;
+	uint64_t d, h;
 
-	if (d < 0) {
-		*b = errno == ENXIO ? size : off;
-		*e = size;
+	azl_next_data(fd, off, size, &d, &h);
+	if (d >= size) {
+		*b = *e = size;
 		return;
 	}
-	*b = (uint64_t)d / BLK * BLK;
+	*b = d / BLK * BLK;
 	if (*b < off)
 		*b = off;
-	h = lseek(fd, d, SEEK_HOLE);
-	*e = h < 0 ? size : ((uint64_t)h + BLK - 1) / BLK * BLK;
+	*e = (h + BLK - 1) / BLK * BLK;
 	if (*e > size)
 		*e = size;
 	if (*e <= *b)
@@ -186,7 +170,7 @@ static int hash_data(struct tree *t, int fd, uint64_t size)
 			r = data_hash(t, zero_h);
 		while (off < e && r == 0) {
 			size_t n = e - off > CHUNK ? CHUNK : (size_t)(e - off);
-			r = read_full(fd, buf, n, off);
+			r = azl_pread_all(fd, buf, n, off);
 			if (r < 0) {
 				azl_errf(t->err, r, "verity: reading the data at %llu: %s",
 					 (unsigned long long)off, strerror(-r));

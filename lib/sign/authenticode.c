@@ -124,23 +124,6 @@ struct pe_img {
 	uint64_t padded_end;   /* data_end aligned to 8: where the new table goes */
 };
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EIO; /* shorter than its headers say */
-		got += (size_t)k;
-	}
-	return 0;
-}
-
 /* Fixed header fields, every offset checked against len (a probe of the
  * file's start). */
 static int pe_parse_fixed(struct pe_img *pe, const unsigned char *p, size_t len,
@@ -235,7 +218,7 @@ static int pe_open(struct pe_img *pe, const char *path, struct azl_err *err)
 	if ((pe->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(pe->fd, &st) < 0)
 		return azl_errf(err, -errno, "%s: %s", path, strerror(errno));
 	n = (uint64_t)st.st_size < PROBE ? (size_t)st.st_size : PROBE;
-	if ((r = pread_all(pe->fd, probe, n, 0)) < 0)
+	if ((r = azl_pread_all(pe->fd, probe, n, 0)) < 0)
 		return azl_errf(err, r, "%s: %s", path, strerror(-r));
 	if ((r = pe_parse_fixed(pe, probe, n, err)) < 0)
 		return r;
@@ -243,7 +226,7 @@ static int pe_open(struct pe_img *pe, const char *path, struct azl_err *err)
 	    pe->hdr_size > (uint64_t)st.st_size || pe->hdr_size > MAX_HEADERS)
 		return azl_err_input(err, "%s: damaged PE headers (SizeOfHeaders %u)", path, pe->hdr_size);
 	pe->hdr = azl_xmalloc(pe->hdr_size);
-	if ((r = pread_all(pe->fd, pe->hdr, pe->hdr_size, 0)) < 0)
+	if ((r = azl_pread_all(pe->fd, pe->hdr, pe->hdr_size, 0)) < 0)
 		return azl_errf(err, r, "%s: %s", path, strerror(-r));
 	if ((r = pe_data_end(pe, (uint64_t)st.st_size, err)) < 0)
 		return r;
@@ -262,7 +245,7 @@ static int hash_range(struct pe_img *pe, EVP_MD_CTX *md, uint64_t from, uint64_t
 	while (r == 0 && from < to && from < pe->data_end) {
 		uint64_t end = to < pe->data_end ? to : pe->data_end;
 		size_t k = end - from < CHUNK ? (size_t)(end - from) : CHUNK;
-		if ((r = pread_all(pe->fd, buf, k, from)) == 0 && !EVP_DigestUpdate(md, buf, k))
+		if ((r = azl_pread_all(pe->fd, buf, k, from)) == 0 && !EVP_DigestUpdate(md, buf, k))
 			r = -EIO;
 		from += k;
 	}
@@ -534,7 +517,7 @@ static int emit_file(struct emit *e, struct pe_img *pe, uint64_t from, uint64_t 
 
 	while (r == 0 && from < to) {
 		size_t k = to - from < CHUNK ? (size_t)(to - from) : CHUNK;
-		if ((r = pread_all(pe->fd, buf, k, from)) == 0)
+		if ((r = azl_pread_all(pe->fd, buf, k, from)) == 0)
 			r = emit(e, buf, k);
 		from += k;
 	}
