@@ -19,6 +19,12 @@ if grep -nE '\b(printf|puts|exit|perror)[[:space:]]*\(|fprintf[[:space:]]*\([[:s
 	report "lib/ must not print or exit (fill struct azl_err instead)"
 fi
 
+# Thread-local arrays: glibc zeroes the whole static TLS block in every
+# thread it starts (a 1 MiB buffer made each pthread_create take ~5 ms here).
+if grep -nE '(__thread|_Thread_local|thread_local)[^;(]*\[' lib/*/*.c cmd/*.c; then
+	report "thread-local array: every new thread zeroes it; use the heap"
+fi
+
 # readdir results must be sorted before use.
 for f in $(grep -l 'readdir[[:space:]]*(' lib/*/*.c 2>/dev/null); do
 	grep -q 'sorted:' "$f" || report "$f uses readdir() without a 'sorted:' note showing where entries are sorted"

@@ -618,13 +618,21 @@ static json_t *json_blob(const struct tindex *ix, json_t *desc)
 
 /* --- OCI ------------------------------------------------------------------- */
 
-/* libarchive reads the inner (layer) archive from the outer one's data. */
+/* libarchive reads the inner (layer) archive from the outer one's data.
+ * The block is on the heap: a static __thread buffer would be zeroed in
+ * every thread the program starts. */
+struct outer_src {
+	struct archive *outer;
+	char block[65536];
+};
+
 static la_ssize_t outer_read(struct archive *inner, void *ctx, const void **buf)
 {
-	static __thread char block[65536];
+	struct outer_src *src = ctx;
+
 	(void)inner;
-	*buf = block;
-	return archive_read_data(ctx, block, sizeof(block));
+	*buf = src->block;
+	return archive_read_data(src->outer, src->block, sizeof(src->block));
 }
 
 /* Index the tar inside member `member` of the archive at path. */
@@ -633,6 +641,7 @@ static int index_member(const char *path, const char *member, struct tindex *ix,
 {
 	struct archive *outer = reader_new(), *inner = NULL;
 	struct archive_entry *ae;
+	struct outer_src *src = NULL;
 	char *label = azl_xasprintf("%s:%s", path, member);
 	int r;
 
@@ -652,13 +661,16 @@ static int index_member(const char *path, const char *member, struct tindex *ix,
 		goto out;
 	}
 	inner = reader_new();
-	if (archive_read_open(inner, outer, NULL, outer_read, NULL) != ARCHIVE_OK)
+	src = azl_xmalloc(sizeof(*src));
+	src->outer = outer;
+	if (archive_read_open(inner, src, NULL, outer_read, NULL) != ARCHIVE_OK)
 		r = 1;
 	else
 		r = index_archive(inner, ix, label, err);
 out:
 	if (inner)
 		archive_read_free(inner);
+	free(src);
 	archive_read_free(outer);
 	free(label);
 	return r;
@@ -1317,17 +1329,19 @@ static void compare_ext_super(struct coll *c, const char *label, int fda,
 
 static int range_sha(int fd, uint64_t off, uint64_t len, char hex[65])
 {
-	static __thread char buf[1 << 20];
+	enum { BUFSZ = 1 << 20 };
+	char *buf = azl_xmalloc(BUFSZ);
 	struct azl_sha256 *h = azl_sha256_new();
 	int r = 0;
 	while (len && r == 0) {
-		size_t n = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		size_t n = len < BUFSZ ? (size_t)len : BUFSZ;
 		if ((r = read_at(fd, buf, n, off)) == 0)
 			azl_sha256_update(h, buf, n);
 		off += n;
 		len -= n;
 	}
 	azl_sha256_final(h, hex);
+	free(buf);
 	return r;
 }
 
