@@ -47,7 +47,15 @@ struct azl_cache {
 	int batch;
 	struct pending_row *rows; /* batch: renamed, index row not yet written */
 	size_t nrows;
+	uint64_t unsynced;        /* batch: bytes since the last early sync */
+	int syncing;              /* an early sync is running */
 };
+
+/* A batch syncs early, in the inserting thread, each time this much was
+ * written: the device then flushes while the downloads go on, and the one
+ * sync at commit finds only the tail.  (A device flush after 100 MiB took
+ * ~65 ms here; ten of 10 MiB, ~9 ms each, overlap the transfers.) */
+#define EARLY_SYNC_BYTES (8u << 20)
 
 static const char schema[] =
 	"BEGIN IMMEDIATE;"
@@ -336,9 +344,32 @@ char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256)
 	return path;
 }
 
+/* In a batch: start the write-back of fd at once, and every
+ * EARLY_SYNC_BYTES make what was written durable.  A failed early sync is
+ * not an error: the sync at commit decides. */
+static void batch_writeback(struct azl_cache *c, int fd, uint64_t size)
+{
+	int now = 0;
+
+	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	pthread_mutex_lock(&c->mu);
+	c->unsynced += size;
+	if (c->unsynced >= EARLY_SYNC_BYTES && !c->syncing) {
+		c->unsynced = 0;
+		c->syncing = now = 1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (!now)
+		return;
+	syncfs(fd);
+	pthread_mutex_lock(&c->mu);
+	c->syncing = 0;
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* Make the verified temporary file durable and read-only, then move it. */
 static int move_into_place(struct azl_cache *c, const char *tmp,
-			   const char *sha256, struct azl_err *err)
+			   const char *sha256, uint64_t size, struct azl_err *err)
 {
 	char *dir = azl_xasprintf("%s/blobs/sha256/%.2s", c->dir, sha256);
 	char *dst = blob_path(c, sha256);
@@ -357,10 +388,8 @@ static int move_into_place(struct azl_cache *c, const char *tmp,
 			close(fd);
 		goto out;
 	}
-	/* In a batch, start the write-back now so the one sync at commit
-	 * finds little left to do. */
 	if (c->batch)
-		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		batch_writeback(c, fd, size);
 	close(fd);
 	if (rename(tmp, dst) < 0)
 		r = azl_errf(err, -errno, "rename %s to %s: %s", tmp, dst,
@@ -398,6 +427,7 @@ int azl_cache_batch_commit(struct azl_cache *c, struct azl_err *err)
 	int fd, r = 0;
 
 	c->batch = 0;
+	c->unsynced = 0;
 	if (!c->nrows)
 		return 0;
 	fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -454,7 +484,7 @@ static int insert(struct azl_cache *c, const char *tmp_path,
 		unlink(tmp_path);
 		goto out;
 	}
-	r = move_into_place(c, tmp_path, sha256, err);
+	r = move_into_place(c, tmp_path, sha256, got, err);
 	if (r == 0 && c->batch)
 		defer_row(c, sha256, got, kind, name);
 	else if (r == 0 && row_put(c, sha256, got, kind, name) < 0)

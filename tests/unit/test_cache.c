@@ -149,6 +149,37 @@ static void test_concurrent_open(const char *base)
 	CHECK(failed == 0);
 }
 
+/* A batch larger than the early-sync step (8 MiB): every blob is in place
+ * and indexed after the commit, as seen from a second handle. */
+static void test_batch(struct azl_cache *c)
+{
+	enum { NBLOB = 5, BLOB = 3 << 20 };
+	struct azl_err err = { 0 };
+	char sha[NBLOB][65];
+	char *data = azl_xmalloc(BLOB);
+	struct azl_cache *c2 = NULL;
+
+	azl_cache_batch_begin(c);
+	for (int i = 0; i < NBLOB; i++) {
+		memset(data, 'a' + i, BLOB);
+		azl_sha256_hex(data, BLOB, sha[i]);
+		char *tmp = azl_cache_tmp_path(c, sha[i]);
+		CHECK(tmp && azl_write_file_atomic(tmp, data, BLOB, 0644, &err) == 0);
+		CHECK(tmp && azl_cache_insert(c, tmp, sha[i], BLOB, "rpm", "big", &err) == 0);
+		free(tmp);
+	}
+	CHECK(azl_cache_batch_commit(c, &err) == 0);
+	CHECK(azl_cache_open(dir, &c2, &err) == 0);
+	for (int i = 0; c2 && i < NBLOB; i++) {
+		char *p = azl_cache_lookup(c2, sha[i]);
+		struct stat st;
+		CHECK(p && stat(p, &st) == 0 && st.st_size == BLOB);
+		free(p);
+	}
+	azl_cache_close(c2);
+	free(data);
+}
+
 int main(void)
 {
 	struct azl_cache *c = NULL;
@@ -164,6 +195,7 @@ int main(void)
 	CHECK_STR(azl_cache_dir(c), dir);
 	test_insert_lookup(c);
 	test_tmp_lock(c);
+	test_batch(c);
 	azl_cache_close(c);
 	test_concurrent_open(dir);
 
