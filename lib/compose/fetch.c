@@ -1,11 +1,18 @@
 /* Parallel downloads with libcurl's multi interface.
  *
  * Each item becomes a struct xfer that lives through several attempts.  An
- * attempt streams bytes into the destination (or a memory buffer) while
- * hashing them, so the digest is known the moment the transfer ends.  A
+ * attempt streams bytes into the destination (or a memory buffer); the
+ * result is judged by size and sha256 when the transfer ends.  A
  * failed attempt is either final (404, checksum, disk full) or scheduled
  * again after an exponential backoff; a partial file is resumed with Range
- * and restarted cleanly when the server answers 200 instead of 206. */
+ * and restarted cleanly when the server answers 200 instead of 206.
+ *
+ * A file destination with an expected sha256 is hashed after its transfer,
+ * on a small pool of threads, rather than byte by byte on the transfer
+ * thread: that thread then only receives and writes, as curl does, and the
+ * next transfer starts while the last one is hashed.  The page cache still
+ * holds what was just written, so the extra read is cheap; the verdict
+ * (and a restart after a bad resume) comes back to the transfer thread. */
 #include "compose/fetch.h"
 
 #include <curl/curl.h>
@@ -24,7 +31,22 @@
 #include "base/fs.h"
 #include "base/hash.h"
 
-enum xfer_state { X_WAITING, X_ACTIVE, X_DONE };
+struct hash_pool;
+
+enum xfer_state { X_WAITING, X_ACTIVE, X_HASHING, X_DONE };
+
+#define HASH_THREADS 2
+
+/* libcurl hands over at most 16 KiB a call; file sinks gather this much
+ * before each write(2), one system call where there were sixteen. */
+#define WBUF_SIZE (256u << 10)
+
+/* Write buffers of the active transfers, reused: a fresh 256 KiB
+ * allocation per transfer would be a fresh mmap, faulted in page by page. */
+struct wbufs {
+	char **free;
+	size_t nfree;
+};
 
 struct xfer {
 	struct azl_fetch_item *it;
@@ -34,7 +56,16 @@ struct xfer {
 	enum xfer_state state;
 	int fd;
 	CURL *easy;
-	struct azl_sha256 *h;
+	struct azl_sha256 *h;      /* streaming hash, unless hash_after */
+	int hash_after;           /* hash the file once the transfer ends */
+	int hashed;               /* pool finished; hex and hash_rc set */
+	int hash_rc;
+	char hex[65];
+	struct xfer *next;        /* pool queue */
+	struct hash_pool *pool;
+	struct wbufs *wbufs;
+	char *wbuf;               /* file sink, while active: bytes not yet written */
+	size_t wlen;
 	uint64_t got;             /* bytes held, counting resumed ones */
 	uint64_t resume_from;     /* offset asked of the server this attempt */
 	int resumed;              /* content came partly from an earlier attempt */
@@ -54,6 +85,88 @@ static CURLcode curl_init_rc;
 static void curl_init(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Threads hashing finished file transfers (see the header comment).
+ * mu guards the queue, every x->hashed and x->hex/x->hash_rc until the
+ * transfer thread has seen hashed set. */
+struct hash_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct xfer *head, *tail;
+	int closing;
+	CURLM *m;                 /* woken when a result is ready */
+	pthread_t th[HASH_THREADS];
+	int nth;
+};
+
+static void *hash_main(void *arg)
+{
+	struct hash_pool *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct xfer *x;
+		struct azl_err e = { 0 };
+		char hex[65];
+		uint64_t got = 0;
+		int rc;
+
+		while (!p->head && !p->closing)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->head)
+			break;
+		x = p->head;
+		p->head = x->next;
+		if (!p->head)
+			p->tail = NULL;
+		pthread_mutex_unlock(&p->mu);
+		rc = azl_sha256_file(x->it->dest, hex, &got, &e);
+		pthread_mutex_lock(&p->mu);
+		memcpy(x->hex, hex, sizeof(hex));
+		x->hash_rc = rc < 0 ? -rc : 0;
+		x->hashed = 1;
+		curl_multi_wakeup(p->m);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void pool_start(struct hash_pool *p, CURLM *m, size_t want)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->m = m;
+	while ((size_t)p->nth < want && p->nth < HASH_THREADS &&
+	       pthread_create(&p->th[p->nth], NULL, hash_main, p) == 0)
+		p->nth++;
+}
+
+static void pool_stop(struct hash_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->closing = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	while (p->nth > 0)
+		pthread_join(p->th[--p->nth], NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+}
+
+static void pool_push(struct hash_pool *p, struct xfer *x)
+{
+	pthread_mutex_lock(&p->mu);
+	x->hashed = 0;
+	x->next = NULL;
+	if (p->tail)
+		p->tail->next = x;
+	else
+		p->head = x;
+	p->tail = x;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 static long env_long(const char *name, long def)
@@ -113,7 +226,18 @@ static void hash_reset(struct xfer *x)
 	char dummy[65];
 	if (x->h)
 		azl_sha256_final(x->h, dummy);
-	x->h = azl_sha256_new();
+	x->h = x->hash_after ? NULL : azl_sha256_new();
+}
+
+/* Write out what the buffer holds. */
+static int sink_flush(struct xfer *x)
+{
+	int r = 0;
+
+	if (x->wlen)
+		r = azl_write_all(x->fd, x->wbuf, x->wlen);
+	x->wlen = 0;
+	return r;
 }
 
 /* Drop everything held so far: the next bytes start the content. */
@@ -122,6 +246,7 @@ static int sink_restart(struct xfer *x)
 	hash_reset(x);
 	x->got = 0;
 	x->resumed = 0;
+	x->wlen = 0;
 	if (x->mem) {
 		azl_buf_reset(x->mem);
 		return 0;
@@ -138,6 +263,15 @@ static int sink_adopt_partial(struct xfer *x, uint64_t have)
 	char buf[65536];
 	uint64_t left = have;
 
+	if (x->hash_after) {
+		/* The pool hashes the whole file at the end; new bytes go
+		 * after the held ones. */
+		if (lseek(x->fd, (off_t)have, SEEK_SET) < 0)
+			return -errno;
+		x->got = have;
+		x->resumed = have > 0;
+		return 0;
+	}
 	if (lseek(x->fd, 0, SEEK_SET) < 0)
 		return -errno;
 	while (left) {
@@ -160,6 +294,7 @@ static int sink_open(struct xfer *x)
 {
 	struct stat st;
 
+	x->hash_after = !x->mem && x->it->sha256 && x->pool && x->pool->nth > 0;
 	hash_reset(x);
 	x->got = 0;
 	if (x->mem)
@@ -204,11 +339,19 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 	}
 	if (x->mem) {
 		azl_buf_add(x->mem, p, n);
-	} else if ((r = azl_write_all(x->fd, p, n)) < 0) {
+	} else if (x->wbuf && x->wlen + n <= WBUF_SIZE) {
+		memcpy(x->wbuf + x->wlen, p, n);
+		x->wlen += n;
+		if (x->wlen == WBUF_SIZE && (r = sink_flush(x)) < 0) {
+			x->sink_err = -r;
+			return 0;
+		}
+	} else if ((r = sink_flush(x)) < 0 || (r = azl_write_all(x->fd, p, n)) < 0) {
 		x->sink_err = -r;
 		return 0;
 	}
-	azl_sha256_update(x->h, p, n);
+	if (x->h)
+		azl_sha256_update(x->h, p, n);
 	x->got += n;
 	return n;
 }
@@ -254,8 +397,17 @@ static int verify(struct xfer *x, char *why, size_t whylen)
 {
 	char hex[65];
 
-	azl_sha256_final(x->h, hex);
-	x->h = NULL;
+	if (x->hash_after) {
+		if (x->hash_rc) {
+			snprintf(why, whylen, "read %s: %s", x->it->dest,
+				 strerror(x->hash_rc));
+			return -x->hash_rc;
+		}
+		memcpy(hex, x->hex, sizeof(hex));
+	} else {
+		azl_sha256_final(x->h, hex);
+		x->h = NULL;
+	}
 	if (x->it->size && x->got != x->it->size) {
 		snprintf(why, whylen, "size mismatch: expected %llu bytes, got %llu",
 			 (unsigned long long)x->it->size,
@@ -310,6 +462,39 @@ static void finish_complete(struct xfer *x)
 	x->it->error[0] = '\0';
 	x->state = X_DONE;
 	sink_close(x, 0);
+}
+
+/* The transfer ended with every byte: hash on the pool, or judge now. */
+static void complete(struct xfer *x)
+{
+	if (x->hash_after) {
+		x->state = X_HASHING;
+		pool_push(x->pool, x);
+	} else {
+		finish_complete(x);
+	}
+}
+
+/* Judge the transfers the pool has hashed (a restart makes one wait
+ * again).  Under the pool's lock, which also orders x->hex. */
+static void finish_hashed(struct hash_pool *p, struct xfer *xs, size_t n)
+{
+	if (!p->nth)
+		return;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < n; i++)
+		if (xs[i].state == X_HASHING && xs[i].hashed)
+			finish_complete(&xs[i]);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static int count_hashing(const struct xfer *xs, size_t n)
+{
+	int k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += xs[i].state == X_HASHING;
+	return k;
 }
 
 static int transient_curl(CURLcode rc)
@@ -376,6 +561,14 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;
+	/* Everything received is on disk before it is judged or resumed. */
+	if (x->wbuf) {
+		int r = sink_flush(x);
+		if (r < 0 && !x->sink_err)
+			x->sink_err = -r;
+		x->wbufs->free[x->wbufs->nfree++] = x->wbuf;
+		x->wbuf = NULL;
+	}
 	if (x->sink_err) {
 		if (x->sink_err == EFBIG)
 			xfail(x, EFBIG, "larger than expected (%llu bytes)",
@@ -389,7 +582,7 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 		return;
 	}
 	if (rc == CURLE_OK) {
-		finish_complete(x);
+		complete(x);
 		return;
 	}
 	describe_curl(x, rc, http, what, sizeof(what));
@@ -443,15 +636,22 @@ static void attempt_start(struct xfer *x, CURLM *m)
 	if (x->got)
 		x->resumed = 1;
 	if (x->it->size && x->got == x->it->size) {
-		finish_complete(x);
+		complete(x);
 		return;
 	}
 	x->easy = easy_new(x);
 	if (!x->easy || curl_multi_add_handle(m, x->easy) != CURLM_OK) {
+		if (x->easy)
+			curl_easy_cleanup(x->easy);
+		x->easy = NULL;
 		xfail(x, ENOMEM, "cannot start transfer");
 		sink_close(x, 0);
 		return;
 	}
+	/* Without a spare buffer (none could be made) writes go straight
+	 * through. */
+	if (!x->mem && x->wbufs && x->wbufs->nfree)
+		x->wbuf = x->wbufs->free[--x->wbufs->nfree];
 	x->state = X_ACTIVE;
 }
 
@@ -528,31 +728,53 @@ static int collect(CURLM *m, int *active)
 static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
 {
 	int parallel = o->parallel > 0 ? o->parallel : 8, active = 0, running;
+	struct hash_pool pool;
+	struct wbufs wb = { 0 };
+	size_t files = 0, hashed = 0;
 	CURLM *m;
 
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK || !(m = curl_multi_init()))
 		return -ENOMEM;
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
+	for (size_t i = 0; i < n; i++) {
+		files += !xs[i].mem;
+		hashed += !xs[i].mem && xs[i].it->sha256;
+		xs[i].pool = &pool;
+		xs[i].wbufs = &wb;
+	}
+	wb.free = azl_xcalloc((size_t)parallel, sizeof(*wb.free));
+	while (wb.nfree < files && wb.nfree < (size_t)parallel &&
+	       (wb.free[wb.nfree] = malloc(WBUF_SIZE)))
+		wb.nfree++;
+	/* Without threads (none wanted, or none could start) transfers hash
+	 * as they stream. */
+	pool_start(&pool, m, hashed);
 	for (;;) {
+		finish_hashed(&pool, xs, n);
 		long due = schedule(m, xs, n, parallel, &active);
+		int hashing = count_hashing(xs, n); /* schedule may add some */
 		report_done(o, xs, n);
-		if (!active && due < 0)
+		if (!active && due < 0 && !hashing)
 			break;
 		curl_multi_perform(m, &running);
 		int ended = collect(m, &active);
 		report(o, xs, n);
 		report_done(o, xs, n);
 		/* A freed slot is refilled at once rather than after the
-		 * next wake-up. */
-		if (!ended && (active || due != 0)) {
-			long wait = active ? 1000 : due;
+		 * next wake-up; a hashed transfer wakes the poll. */
+		if (!ended && (active || hashing || due != 0)) {
+			long wait = active || hashing ? 1000 : due;
 			if (due >= 0 && due < wait)
 				wait = due;
 			curl_multi_poll(m, NULL, 0, (int)wait, NULL);
 		}
 	}
+	pool_stop(&pool);
 	curl_multi_cleanup(m);
+	while (wb.nfree)
+		free(wb.free[--wb.nfree]);
+	free(wb.free);
 	return 0;
 }
 

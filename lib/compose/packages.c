@@ -1,10 +1,10 @@
 /* The fetch stage: lockfile packages -> verified cache blobs.
  *
  * Each package is looked up in the cache first; the rest are downloaded
- * together (azl_fetch_many checks size and sha256 while streaming).  As
- * each download finishes, a worker thread checks its signature against the
- * repository's keys and inserts it, overlapping the other downloads; the
- * inserts form one cache batch (one sync for all).  A package failing any
+ * together (azl_fetch_many checks size and sha256).  As each download
+ * finishes, a worker thread checks its signature against the repository's
+ * keys and inserts it, overlapping the other downloads; the inserts form
+ * one cache batch (durable before any index row is written).  A package failing any
  * check is reported and never inserted. */
 
 #define WORKERS 2

@@ -76,8 +76,8 @@ outputs_ok() { # WHAT: check out/ and the lockfile after a kill
 # an ASan build (check-asan); the untraced reruns still have it.
 traced_env="ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
-# The main thread's renames in a traced clean cold build.
-env "$traced_env" strace -f -qq -o "$t/trace" -e trace=rename,renameat,renameat2 \
+# The main thread's renames and writes in a traced clean cold build.
+env "$traced_env" strace -f -qq -o "$t/trace" -e trace=rename,renameat,renameat2,write \
 	"$AZL" -q build img.yaml -o "$t/traced" --cache-dir "$t/c-traced" >/dev/null ||
 	fail "traced build"
 main=$(head -n 1 "$t/trace" | awk '{print $1}')
@@ -85,6 +85,8 @@ grep "^$main  *rename" "$t/trace" | sed -E 's/^[0-9]+ +//; s/, .*//; s/\.azl-wor
 rm -rf "$t/traced" "$t/c-traced" img.lock.json
 n=$(wc -l <"$t/renames")
 [ "$n" -ge 10 ] || fail "only $n renames traced"
+nw=$(grep -c "^$main  *write(" "$t/trace") || true
+[ "$nw" -ge 2 ] || fail "only $nw writes traced"
 grep -q '^rename("[^"]*W/SHA256SUMS"' <(tail -n 1 "$t/renames") ||
 	fail "the last rename is not SHA256SUMS being published: $(tail -n 1 "$t/renames")"
 
@@ -99,7 +101,7 @@ for ((k = 1; k <= n; k++)); do
 		points+=("rename,renameat,renameat2:$k")
 	fi
 done
-points+=(linkat:3 syncfs:1 syncfs:2 pwrite64:1 pwrite64:30 write:60)
+points+=(linkat:3 syncfs:1 syncfs:2 pwrite64:1 pwrite64:30 "write:$((nw / 2))")
 
 run=0
 for i in "${!points[@]}"; do

@@ -184,11 +184,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             time.sleep(120)
             return
+        # Logged before the body: a client may finish reading (and a test
+        # read the log) before this thread returns from sending.
+        self.log_line(status)
         if rate:
             self.send_slow(f, start, length, rate)
         elif length:
             self.connection.sendfile(f, start, length)
-        self.log_line(status)
 
     def send_slow(self, f, start, length, rate):
         chunk = max(1, rate // 10)
