@@ -1,9 +1,11 @@
 /* OpenPGP verification of RPM packages against a repository's gpgkey,
  * through librpm's keyring and verifier (the code rpm -K and dnf use).
- * A package is accepted when rpm would accept it, except that the legacy
- * MD5 and header SHA1 digests are skipped when the signed header carries a
- * SHA256 payload digest (they protect nothing more, and cost half the
- * time); older packages get every check. */
+ * A package is accepted when rpm would accept it.  When the signed header
+ * carries a SHA256 payload digest, rpm checks the header (signature and
+ * digest) and the payload is compared with that digest here, with
+ * OpenSSL (twice as fast as rpm's libgcrypt); the legacy MD5 and header
+ * SHA1 digests protect nothing more and are skipped.  Older packages get
+ * every check from rpm. */
 #ifndef AZL_SIGN_RPMSIG_H
 #define AZL_SIGN_RPMSIG_H
 

@@ -1,6 +1,8 @@
 /* Package signatures against the fixture repositories (built on demand by
  * tests/lib/fixtures.sh): key A accepts `base`, and every failure kind is
  * named: unsigned, unknown key, corrupted payload, not an RPM. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,28 @@ static void check_fails(struct azl_keyring *k, const char *path, const char *wha
 	CHECK_CONTAINS(err.msg, what);
 }
 
-static char *corrupt_copy(const char *src)
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Offset of a byte inside the main header's data (after the 96-byte lead
+ * and the signature header, padded to 8), or 0. */
+static size_t main_header_byte(const unsigned char *d, size_t len)
+{
+	size_t sig = 96, hdr;
+	if (len < sig + 16)
+		return 0;
+	hdr = sig + 16 + 16 * (size_t)be32(d + sig + 8) + be32(d + sig + 12);
+	hdr = (hdr + 7) & ~(size_t)7;
+	if (len < hdr + 16)
+		return 0;
+	return hdr + 16 + 16 * (size_t)be32(d + hdr + 8) + be32(d + hdr + 12) / 2;
+}
+
+/* A copy of src with one byte flipped: in the compressed payload, or
+ * (header) in the signed main header. */
+static char *corrupt_at(const char *src, int header)
 {
 	struct azl_err err = { 0 };
 	char *data = NULL, *dst = azl_xstrdup("/tmp/azl-test-rpmsig-XXXXXX.rpm");
@@ -52,11 +75,53 @@ static char *corrupt_copy(const char *src)
 	int fd = mkstemps(dst, 4);
 	close(fd);
 	CHECK(azl_read_file(src, 0, &data, &len, &err) == 0);
-	if (data && len > 200)
-		data[len - 100] ^= 0x5a; /* inside the compressed payload */
+	size_t at = header ? main_header_byte((unsigned char *)data, len) : len - 100;
+	CHECK(data && len > 200 && at > 0 && at < len);
+	if (data && len > 200 && at > 0 && at < len)
+		data[at] ^= 0x5a;
 	CHECK(azl_write_file_atomic(dst, data, len, 0644, &err) == 0);
 	free(data);
 	return dst;
+}
+
+static char *corrupt_copy(const char *src)
+{
+	return corrupt_at(src, 0);
+}
+
+/* Fetch verifies in worker threads: the same keyring from several at once. */
+struct par {
+	struct azl_keyring *k;
+	const char *path;
+	int failures;
+};
+
+static void *verify_often(void *arg)
+{
+	struct par *p = arg;
+	for (int i = 0; i < 5; i++) {
+		struct azl_err err = { 0 };
+		if (azl_rpmsig_verify(p->k, p->path, "par", &err) < 0) {
+			fprintf(stderr, "thread: %s\n", err.msg);
+			p->failures++;
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(struct azl_keyring *k, const char *path)
+{
+	pthread_t th[4];
+	struct par ps[4];
+
+	for (int i = 0; i < 4; i++) {
+		ps[i] = (struct par){ k, path, 0 };
+		CHECK(pthread_create(&th[i], NULL, verify_often, &ps[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(ps[i].failures == 0);
+	}
 }
 
 /* Real Fedora 14 packages (no payload digest: rpm's full legacy checks),
@@ -109,6 +174,11 @@ int main(void)
 	bad = corrupt_copy(good);
 	check_fails(a, bad, "digest mismatch (corrupted payload)");
 	unlink(bad);
+	free(bad);
+	bad = corrupt_at(good, 1);
+	check_fails(a, bad, "bad signature");
+	unlink(bad);
+	test_threads(a, good);
 	check_fails(a, "/etc/hostname", "not a readable RPM package");
 
 	/* One file holding two keys accepts both signers. */
