@@ -161,8 +161,11 @@ static int push(const struct azl_global *g, const struct push_args *a,
 	}
 	if ((r = azl_registry_push(a->archive, &ref, &o, &res, err)) < 0)
 		goto out;
-	azl_cmd_log(g, 0, "pushed %s: %u blobs uploaded (%u chunks), %u already present%s%s\n",
-		    refstr, res.uploaded, res.chunks, res.existing,
+	char retried[48] = "";
+	if (res.retries)
+		snprintf(retried, sizeof(retried), ", %u requests sent again", res.retries);
+	azl_cmd_log(g, 0, "pushed %s: %u blobs uploaded (%u chunks), %u already present%s%s%s\n",
+		    refstr, res.uploaded, res.chunks, res.existing, retried,
 		    res.sig_tag[0] ? ", signature " : "", res.sig_tag);
 	printf("%s/%s@%s\n", ref.host, ref.repo, res.manifest_digest);
 out:
@@ -215,7 +218,10 @@ const struct azl_cmd azl_cmd_push = {
 	"  --chunk-size BYTES      upload blobs larger than this in PATCH chunks of\n"
 	"                          this size (default 33554432)\n"
 	"\n"
-	"Environment: AZL_SIGN_PASSPHRASE, the passphrase of an encrypted key.\n"
+	"Environment: AZL_SIGN_PASSPHRASE, the passphrase of an encrypted key;\n"
+	"AZL_FETCH_RETRIES (default 4) and AZL_FETCH_BACKOFF_MS (default 200): how\n"
+	"often and after what first wait a request is sent again after a 5xx,\n"
+	"408 or 429 or a failed connection (blob uploads are not replayed).\n"
 	"Passwords and passphrases are never taken from the command line.\n"
 	"Exit status: 0 pushed, 1 the push failed (network, TLS, authentication,\n"
 	"the registry refused), 2 bad usage, reference, archive or key.\n",

@@ -497,9 +497,9 @@ static int count_hashing(const struct xfer *xs, size_t n)
 	return k;
 }
 
-static int transient_curl(CURLcode rc)
+int azl_fetch_curl_transient(int code)
 {
-	switch (rc) {
+	switch ((CURLcode)code) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_RECV_ERROR:
@@ -602,7 +602,7 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 		retry_or_fail(x, -EIO, what);
 		return;
 	}
-	if (transient_curl(rc)) {
+	if (azl_fetch_curl_transient(rc)) {
 		if (x->mem)
 			sink_restart(x);
 		retry_or_fail(x, -EIO, what);

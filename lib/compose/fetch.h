@@ -51,6 +51,10 @@ struct azl_fetch_item {
  * calls below means these defaults. */
 void azl_fetch_opts_init(struct azl_fetch_opts *o);
 
+/* 1 when a libcurl result code (CURLcode) is worth trying again: a
+ * refused or reset connection, a timeout, a cut transfer. */
+int azl_fetch_curl_transient(int code);
+
 /* Fetch every item.  Returns 0 if all succeeded; otherwise a negative code,
  * err describing the first failure, and each item's result/error set. */
 int azl_fetch_many(const struct azl_fetch_opts *opts, struct azl_fetch_item *items,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,6 +15,7 @@
 
 #include "base/buf.h"
 #include "base/hash.h"
+#include "compose/fetch.h"
 #include "compose/registry.h"
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -394,6 +396,7 @@ struct resp {
 	long status;
 	struct azl_buf body; /* at most MAX_JSON kept */
 	char *location, *www_auth, *digest;
+	int transient;       /* the transfer failed in a way worth retrying */
 };
 
 struct reg {
@@ -405,6 +408,8 @@ struct reg {
 	char *bearer; /* token after a Bearer challenge */
 	char *realm, *service; /* of that challenge, to renew the token */
 	int basic;    /* send user/password (after a Basic challenge) */
+	int retries;  /* replayable requests: attempts after the first */
+	long backoff_ms;
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -506,6 +511,7 @@ static void resp_reset(struct resp *rs)
 	free(rs->digest);
 	rs->location = rs->www_auth = rs->digest = NULL;
 	rs->status = 0;
+	rs->transient = 0;
 	azl_buf_reset(&rs->body);
 }
 
@@ -630,6 +636,8 @@ static int send_req(struct reg *g, const struct req *q, struct resp *rs,
 			     curl_hint(g, cc));
 	else
 		curl_easy_getinfo(g->c, CURLINFO_RESPONSE_CODE, &rs->status);
+	rs->transient = cc != CURLE_OK && !(q->body && q->body->failed) &&
+			azl_fetch_curl_transient(cc);
 	curl_slist_free_all(h);
 	return r;
 }
@@ -784,22 +792,56 @@ static int answer_challenge(struct reg *g, const struct req *q,
 	return r;
 }
 
+/* Worth sending again: a server error, a timeout or throttling status, or
+ * a refused, reset or cut connection. */
+static int retryable(int r, const struct resp *rs)
+{
+	if (r < 0)
+		return rs->transient;
+	return rs->status >= 500 || rs->status == 408 || rs->status == 429;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /* A request that may be replayed (no archive body): on 401 answer the
- * challenge once and send it again. */
+ * challenge once and send it again; a retryable failure is sent again
+ * after a backoff that doubles, g->retries times (fetch's settings). */
 static int call(struct reg *g, const struct req *q, struct resp *rs,
 		struct azl_err *err)
 {
-	struct body orig = q->body ? *q->body : (struct body){ 0 };
-	int r = send_req(g, q, rs, err);
+	struct body orig = q->body ? *q->body : (struct body){ 0 }, cur;
+	struct req qq = *q;
+	int replayable = !q->body || q->body->mem;
+	int r, challenged = 0;
+	long delay = g->backoff_ms;
 
-	if (r == 0 && rs->status == 401 && (!q->body || q->body->mem)) {
-		struct req qq = *q;
-		if ((r = answer_challenge(g, q, rs, err)) < 0)
-			return r;
-		qq.body = q->body ? &orig : NULL;
+	for (int attempt = 0, sent = 0;; attempt++, sent++) {
+		if (sent && q->body) {
+			cur = orig; /* the body from its start again */
+			qq.body = &cur;
+		}
 		r = send_req(g, &qq, rs, err);
+		if (!replayable)
+			return r;
+		if (r == 0 && rs->status == 401 && !challenged) {
+			challenged = 1;
+			if ((r = answer_challenge(g, q, rs, err)) < 0)
+				return r;
+			attempt--; /* an answered challenge is no failed attempt */
+			continue;
+		}
+		if (!retryable(r, rs) || attempt >= g->retries)
+			return r;
+		g->res->retries++;
+		sleep_ms(delay);
+		delay = delay < 15000 ? delay * 2 : 30000;
 	}
-	return r;
 }
 
 /* GET /v2/ settles the auth scheme before any upload. */
@@ -1115,10 +1157,15 @@ static int reg_open(struct reg *g, const struct azl_image_ref *ref,
 		    const struct azl_push_opts *o, struct azl_push_result *res,
 		    struct azl_err *err)
 {
+	struct azl_fetch_opts fo;
+
 	memset(g, 0, sizeof(*g));
 	g->o = o;
 	g->ref = ref;
 	g->res = res;
+	azl_fetch_opts_init(&fo);
+	g->retries = fo.retries;
+	g->backoff_ms = fo.backoff_ms > 0 ? fo.backoff_ms : 200;
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
 		return azl_errf(err, -EIO, "curl: %s", curl_easy_strerror(curl_init_rc));

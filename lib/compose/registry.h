@@ -98,6 +98,8 @@ struct azl_push_result {
 	unsigned uploaded;        /* blobs sent */
 	unsigned existing;        /* blobs the registry already had */
 	unsigned chunks;          /* PATCH requests made */
+	unsigned retries;         /* requests sent again after a 5xx, 408, 429
+				   * or a failed connection */
 };
 
 /* Push the archive at path as ref.  res may be NULL.  Network, TLS, auth

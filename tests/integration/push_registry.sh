@@ -16,7 +16,10 @@
 #   - https with --ca-file + htpasswd basic auth: right password pushes,
 #     wrong or missing password and a missing CA fail clearly; the password
 #     is in no output;
-#   - errors: a corrupt blob (DIGEST_INVALID named), bad usage (exit 2).
+#   - errors: a corrupt blob (DIGEST_INVALID named), bad usage (exit 2);
+#   - one 503 for each kind of request (through tests/lib/faultproxy.py):
+#     each is sent again and the push completes; a registry that keeps
+#     answering 503 fails the push after the retry budget.
 . "$(dirname "$0")/../lib/common.sh"
 . "$AZL_TOP/tests/lib/fixtures.sh"
 
@@ -240,6 +243,39 @@ assert_contains "$ERR" "DIGEST_INVALID"
 assert_contains "$ERR" "http://127.0.0.1:$pa/v2/azl/bad/blobs/uploads/"
 curl -s "http://127.0.0.1:$pa/v2/azl/bad/manifests/v1" | grep -q MANIFEST_UNKNOWN ||
 	fail "a failed push left a tag"
+
+# ---- server errors and cut connections, through a fault proxy ----
+# start_proxy NAME RULE...: tests/lib/faultproxy.py in front of the plain
+# registry; sets $proxy to its port.
+start_proxy() {
+	local name=$1 ppid i args=()
+	shift
+	for r in "$@"; do args+=(--fail "$r"); done
+	py "$AZL_TOP/tests/lib/faultproxy.py" --upstream "http://127.0.0.1:$pa" \
+		--port-file "$t/$name.port" --log "$t/$name.log" "${args[@]}" &
+	ppid=$!
+	azl_on_exit "kill $ppid 2>/dev/null; wait $ppid 2>/dev/null"
+	for ((i = 0; i < 100; i++)); do [ -s "$t/$name.port" ] && break; sleep 0.05; done
+	proxy=$(cat "$t/$name.port") || fail "fault proxy $name did not start"
+}
+# One 503 for each kind of request push makes: each is sent again, the push
+# completes and the registry holds the image.
+start_proxy flaky 'GET ^/v2/$ 1' 'HEAD /blobs/sha256: 1' 'POST /blobs/uploads/$ 1' \
+	'PUT /manifests/v1$ 1'
+AZL_FETCH_BACKOFF_MS=20 assert_exit 0 "$AZL" push out/img.oci.tar "127.0.0.1:$proxy/azl/flaky:v1" --insecure
+assert_contains "$ERR" "4 requests sent again"
+assert_eq "$(grep -c ' 503$' "$t/flaky.log")" 4 "503 answers the proxy gave"
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' \
+	-H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	"http://127.0.0.1:$pa/v2/azl/flaky/manifests/$digest")" 200 "image pushed through the faults"
+# A registry that keeps failing: the push gives up after the retry budget
+# (1 + AZL_FETCH_RETRIES requests) and names the URL and the status.
+start_proxy down 'GET ^/v2/$ -1'
+AZL_FETCH_BACKOFF_MS=20 AZL_FETCH_RETRIES=2 assert_exit 1 "$AZL" push out/img.oci.tar \
+	"127.0.0.1:$proxy/azl/down:v1" --insecure
+assert_contains "$ERR" "http://127.0.0.1:$proxy/v2/"
+assert_contains "$ERR" "HTTP 503"
+assert_eq "$(grep -c '^GET /v2/ 503$' "$t/down.log")" 3 "requests to a failing registry"
 
 # ---- https with a CA file + htpasswd basic auth ----
 mkdir tls
