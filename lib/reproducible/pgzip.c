@@ -18,7 +18,7 @@
 struct job {
 	unsigned char *in;
 	size_t inlen;
-	unsigned char dict[DICT_SIZE];
+	unsigned char *dict; /* one member only: the 32 KiB before this block */
 	size_t dictlen;
 	int last;
 	unsigned char *out;
@@ -195,6 +195,14 @@ static int emit(struct azl_pgzip *z, const void *data, size_t len,
 	return r;
 }
 
+static void job_free(struct job *j)
+{
+	free(j->in);
+	free(j->out);
+	free(j->dict);
+	free(j);
+}
+
 /* Write a finished block and account for it; frees j. */
 static int emit_job(struct azl_pgzip *z, struct job *j, struct azl_err *err)
 {
@@ -209,9 +217,7 @@ static int emit_job(struct azl_pgzip *z, struct job *j, struct azl_err *err)
 		z->total += j->inlen;
 		r = emit(z, j->out, j->outlen, err);
 	}
-	free(j->in);
-	free(j->out);
-	free(j);
+	job_free(j);
 	return r;
 }
 
@@ -242,6 +248,7 @@ static struct job *cut_block(struct azl_pgzip *z, int last)
 		z->curlen = 0;
 		return j;
 	}
+	j->dict = azl_xmalloc(DICT_SIZE);
 	memcpy(j->dict, z->tail, z->taillen);
 	j->dictlen = z->taillen;
 	/* The next dictionary: the last 32 KiB of (tail + this block). */
@@ -405,9 +412,7 @@ void azl_pgzip_free(struct azl_pgzip *z)
 	while (z->order_head) {
 		struct job *j = z->order_head;
 		z->order_head = j->next_order;
-		free(j->in);
-		free(j->out);
-		free(j);
+		job_free(j);
 	}
 	deflater_end(&z->inline_d);
 	free(z->cur);
