@@ -135,3 +135,17 @@ const char *azl_buf_str(const struct azl_buf *b)
 {
 	return b->data ? b->data : "";
 }
+
+void azl_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void azl_strv_free0(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}

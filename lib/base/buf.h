@@ -39,4 +39,9 @@ void *azl_xrealloc(void *p, size_t n);
 char *azl_xstrdup(const char *s);   /* NULL in, NULL out */
 char *azl_xasprintf(const char *fmt, ...) AZL_PRINTF(1, 2);
 
+/* Free n strings and the array holding them (v may be NULL). */
+void azl_strv_free(char **v, size_t n);
+/* Free a NULL-terminated string array and its strings (v may be NULL). */
+void azl_strv_free0(char **v);
+
 #endif

@@ -718,18 +718,11 @@ out:
 	return r;
 }
 
-static void free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void azl_build_report_release(struct azl_build_report *rep)
 {
 	free(rep->name);
-	free_strv(rep->outputs, rep->noutputs);
-	free_strv(rep->warnings, rep->nwarnings);
-	free_strv(rep->skipped, rep->nskipped);
+	azl_strv_free(rep->outputs, rep->noutputs);
+	azl_strv_free(rep->warnings, rep->nwarnings);
+	azl_strv_free(rep->skipped, rep->nskipped);
 	memset(rep, 0, sizeof(*rep));
 }

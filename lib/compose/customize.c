@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "base/hash.h"
 
 #define SMALL_MAX (16u << 20)
@@ -876,24 +877,17 @@ int azl_customize_apply(struct azl_fs *fs, const struct azl_customize *c,
 	return r;
 }
 
-static void free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void azl_customize_release(struct azl_customize *c)
 {
 	for (size_t i = 0; i < c->ngroups; i++) {
 		free(c->groups[i].name);
-		free_strv(c->groups[i].members, c->groups[i].nmembers);
+		azl_strv_free(c->groups[i].members, c->groups[i].nmembers);
 	}
 	for (size_t i = 0; i < c->nusers; i++) {
 		struct azl_cust_user *u = &c->users[i];
 		free(u->name); free(u->group); free(u->home); free(u->shell);
 		free(u->password); free(u->gecos);
-		free_strv(u->groups, u->ngroups);
+		azl_strv_free(u->groups, u->ngroups);
 	}
 	for (size_t i = 0; i < c->ndirs; i++) {
 		free(c->dirs[i].path); free(c->dirs[i].owner); free(c->dirs[i].group);
@@ -910,8 +904,8 @@ void azl_customize_release(struct azl_customize *c)
 	}
 	free(c->groups); free(c->users); free(c->dirs); free(c->files);
 	free(c->symlinks); free(c->os_release);
-	free_strv(c->enable, c->nenable);
-	free_strv(c->disable, c->ndisable);
+	azl_strv_free(c->enable, c->nenable);
+	azl_strv_free(c->disable, c->ndisable);
 	free(c->hostname);
 	memset(c, 0, sizeof(*c));
 }

@@ -1581,13 +1581,6 @@ static int list_dir(const char *path, char ***names, size_t *n, struct azl_err *
 	return 0;
 }
 
-static void free_names(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static int compare_dirs(struct coll *c, const char *label, const char *da,
 			const char *db, struct azl_err *err)
 {
@@ -1616,8 +1609,8 @@ static int compare_dirs(struct coll *c, const char *label, const char *da,
 		j += d >= 0;
 	}
 out:
-	free_names(na, n_a);
-	free_names(nb, n_b);
+	azl_strv_free(na, n_a);
+	azl_strv_free(nb, n_b);
 	return r;
 }
 

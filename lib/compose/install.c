@@ -35,13 +35,6 @@ static void strv_push(char ***v, size_t *n, const char *s)
 	(*v)[(*n)++] = azl_xstrdup(s);
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 AZL_PRINTF(2, 3)
 static void warn(struct azl_install_result *res, const char *fmt, ...)
 {
@@ -804,11 +797,11 @@ void azl_install_result_release(struct azl_install_result *res)
 		struct azl_installed_pkg *p = &res->pkgs[i];
 		azl_rpm_info_release(&p->info);
 		free(p->path);
-		strv_free(p->ghosts, p->nghosts);
-		strv_free(p->configs, p->nconfigs);
+		azl_strv_free(p->ghosts, p->nghosts);
+		azl_strv_free(p->configs, p->nconfigs);
 	}
 	free(res->pkgs);
-	strv_free(res->warnings, res->nwarnings);
+	azl_strv_free(res->warnings, res->nwarnings);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -889,7 +882,7 @@ static int idmap_get(struct idmap *m, const char *name, uint32_t *id)
 
 static void idmap_free(struct idmap *m)
 {
-	strv_free(m->names, m->n);
+	azl_strv_free(m->names, m->n);
 	free(m->ids);
 	free(m->last);
 }

@@ -455,13 +455,6 @@ static char **tag_strv(Header h, rpmTagVal tag)
 	return v;
 }
 
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void get_script(Header h, rpmTagVal body, rpmTagVal prog,
 		       struct azl_script *s)
 {
@@ -557,9 +550,9 @@ static void get_triggers(Header h, const struct trig_tags *t,
 						 progs[s] : "/bin/sh");
 		tr->script.body = azl_xstrdup(scripts[s]);
 	}
-	strv_free(scripts);
-	strv_free(progs);
-	strv_free(names);
+	azl_strv_free0(scripts);
+	azl_strv_free0(progs);
+	azl_strv_free0(names);
 	free(idx);
 	free(flags);
 	free(prio);
@@ -595,7 +588,7 @@ int azl_rpm_info(const struct azl_rpm *r, struct azl_rpm_info *info,
 
 void azl_script_release(struct azl_script *s)
 {
-	strv_free(s->argv);
+	azl_strv_free0(s->argv);
 	free(s->body);
 	s->argv = NULL;
 	s->body = NULL;
@@ -613,7 +606,7 @@ void azl_rpm_info_release(struct azl_rpm_info *info)
 	azl_script_release(&info->postin);
 	azl_script_release(&info->posttrans);
 	for (size_t i = 0; i < info->ntriggers; i++) {
-		strv_free(info->triggers[i].conds);
+		azl_strv_free0(info->triggers[i].conds);
 		azl_script_release(&info->triggers[i].script);
 	}
 	free(info->triggers);

@@ -407,13 +407,6 @@ static char **build_envp(int64_t sde)
 	return envp;
 }
 
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void read_status(int fd, char *msg, size_t size)
 {
 	ssize_t n;
@@ -574,8 +567,8 @@ out:
 	if (r < 0 && status_msg[0] != 'S' && err && !strstr(err->msg, s->label))
 		azl_err_prefix(err, "%s: %s scriptlet", s->label, s->kind);
 	free(g.buf);
-	free_strv(x.argv);
-	free_strv(x.envp);
+	azl_strv_free0(x.argv);
+	azl_strv_free0(x.envp);
 	close_run(&rn);
 	return r;
 }

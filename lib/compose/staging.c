@@ -76,13 +76,6 @@ static int list_dir(int dfd, char ***names, size_t *n)
 	return 0;
 }
 
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* Unlinking first and asking questions only when that fails costs one
  * system call per file instead of two: trees here hold thousands. */
 static int rm_at(int parent, const char *name)
@@ -117,7 +110,7 @@ static int rm_at(int parent, const char *name)
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = rm_at(fd, names[i]);
 	close(fd);
-	free_names(names, n);
+	azl_strv_free(names, n);
 	if (r == 0 && unlinkat(parent, name, AT_REMOVEDIR) < 0)
 		r = -errno;
 	return r;
@@ -980,7 +973,7 @@ static void drop_below(struct cap *c, const char *mpath)
 	}
 	for (size_t i = 0; i < n; i++)
 		(void)azl_fs_remove(c->fs, doomed[i]); /* -ENOENT: went with its parent */
-	free_names(doomed, n);
+	azl_strv_free(doomed, n);
 }
 
 static int cap_dir(struct cap *c, const char *hdir, const char *mdir);
@@ -1030,7 +1023,7 @@ static int cap_dir(struct cap *c, const char *hdir, const char *mdir)
 		free(hp);
 		free(mp);
 	}
-	free_names(names, n);
+	azl_strv_free(names, n);
 	return r;
 }
 
@@ -1141,7 +1134,7 @@ static int copy_dir(struct cap *c, const char *hdir, const char *mdir)
 		free(hp);
 		free(mp);
 	}
-	free_names(names, n);
+	azl_strv_free(names, n);
 	return r;
 }
 
@@ -1169,7 +1162,7 @@ int azl_staging_capture(struct azl_staging *st, struct azl_fs *fs,
 	if (!st->overlay)
 		take_snapshot(&c);
 	r = st->overlay ? cap_dir(&c, st->upper, "/") : copy_dir(&c, st->lower, "/");
-	free_names(c.snap, c.nsnap);
+	azl_strv_free(c.snap, c.nsnap);
 	for (size_t i = 0; i < c.nusers; i++)
 		free(c.users[i].name);
 	for (size_t i = 0; i < c.ngroups; i++)

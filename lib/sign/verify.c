@@ -129,13 +129,6 @@ static char **lock_strings(const struct azl_lock *lock)
 	return v;
 }
 
-static void free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void check_sbom_packages(struct azl_verify_report *rep, const char *dir, const char *sbom,
 				const struct azl_lock *lock, const char *lock_path)
 {
@@ -156,8 +149,8 @@ static void check_sbom_packages(struct azl_verify_report *rep, const char *dir, 
 	diff = set_diff(a, n, b, lock->npkgs, sbom, lock_path);
 	add_check(rep, diff == NULL, what, diff);
 out:
-	free_strv(a, n);
-	free_strv(b, lock->npkgs);
+	azl_strv_free(a, n);
+	azl_strv_free(b, lock->npkgs);
 	azl_sbom_pkgs_free(pkgs, n);
 	free(path);
 }
@@ -188,8 +181,8 @@ struct oci_small {
 
 static void oci_small_free(struct oci_small *s)
 {
-	free_strv(s->names, s->n);
-	free_strv(s->data, s->n);
+	azl_strv_free(s->names, s->n);
+	azl_strv_free(s->data, s->n);
 }
 
 static const char *oci_small_get(const struct oci_small *s, const char *name)
@@ -401,7 +394,7 @@ int azl_verify_rpmdb_nevras(const char *db_path, char ***nevras, size_t *n,
 	*n = 0;
 	r = query_rpmdb(db_path, nevras, n, err);
 	if (r < 0) {
-		free_strv(*nevras, *n);
+		azl_strv_free(*nevras, *n);
 		*nevras = NULL;
 		*n = 0;
 	}
@@ -410,7 +403,7 @@ int azl_verify_rpmdb_nevras(const char *db_path, char ***nevras, size_t *n,
 
 void azl_verify_nevras_free(char **nevras, size_t n)
 {
-	free_strv(nevras, n);
+	azl_strv_free(nevras, n);
 }
 
 int azl_verify_oci_nevras(const char *oci, char ***nevras, size_t *n,
@@ -457,7 +450,7 @@ static void check_nevras(struct azl_verify_report *rep, char *what, char **a, si
 		b[i] = azl_lock_pkg_nevra(&lock->pkgs[i]);
 	diff = set_diff(a, n, b, lock->npkgs, label, lock_path);
 	add_check(rep, diff == NULL, what, diff);
-	free_strv(b, lock->npkgs);
+	azl_strv_free(b, lock->npkgs);
 }
 
 static void check_rpmdb_packages(struct azl_verify_report *rep, const char *dir, const char *oci,
@@ -474,7 +467,7 @@ static void check_rpmdb_packages(struct azl_verify_report *rep, const char *dir,
 		return;
 	}
 	check_nevras(rep, what, a, n, "the image's rpmdb", lock, lock_path);
-	free_strv(a, n);
+	azl_strv_free(a, n);
 	free(path);
 }
 
