@@ -85,24 +85,20 @@ static int hash_range(int fd, struct azl_sha256 *h, uint64_t pos, uint64_t end,
 /* Holes (SEEK_HOLE) are hashed as the zeros they read as, without reading
  * them: a sparse disk image is mostly holes, and reading one makes the
  * kernel clear and copy every page of it. */
-int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
-		    struct azl_err *err)
+int azl_sha256_fd_range(int fd, uint64_t off, uint64_t len, char hex[65])
 {
 	static const unsigned char zeros[1 << 16];
 	unsigned char buf[1 << 16];
 	struct azl_sha256 *h;
+	uint64_t pos = off, end = off + len, d, hole;
 	struct stat st;
-	uint64_t pos = 0, end, d, hole;
-	int r = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = 0;
 
-	if (fd < 0)
-		return azl_errf(err, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = azl_errf(err, -errno, "%s: %s", path, strerror(errno));
-		close(fd);
-		return r;
-	}
-	end = (uint64_t)st.st_size;
+	/* Past the end, SEEK_DATA would make the missing bytes zeros. */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (end < off || end > (uint64_t)st.st_size)
+		return -EIO;
 	h = azl_sha256_new();
 	while (r == 0 && pos < end) {
 		azl_next_data(fd, pos, end, &d, &hole);
@@ -112,11 +108,40 @@ int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 		r = hash_range(fd, h, d, hole, buf, sizeof(buf));
 		pos = hole;
 	}
-	close(fd);
 	azl_sha256_final(h, hex);
+	return r;
+}
+
+int azl_sha256_file_from(const char *path, uint64_t off, char hex[65],
+			 uint64_t *size, struct azl_err *err)
+{
+	struct stat st;
+	int r, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return azl_errf(err, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = azl_errf(err, -errno, "%s: %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	if (off > (uint64_t)st.st_size) {
+		close(fd);
+		return azl_errf(err, -EINVAL, "%s: offset %llu beyond its %llu bytes",
+				path, (unsigned long long)off,
+				(unsigned long long)st.st_size);
+	}
+	r = azl_sha256_fd_range(fd, off, (uint64_t)st.st_size - off, hex);
+	close(fd);
 	if (r < 0)
 		return azl_errf(err, r, "%s: read: %s", path, strerror(-r));
 	if (size)
-		*size = end;
+		*size = (uint64_t)st.st_size;
 	return 0;
+}
+
+int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
+		    struct azl_err *err)
+{
+	return azl_sha256_file_from(path, 0, hex, size, err);
 }

@@ -14,6 +14,12 @@ void azl_sha256_hex(const void *data, size_t len, char hex[65]);
 /* Stream a file; also returns its size when size != NULL. */
 int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 		    struct azl_err *err);
+/* The same from byte off to the end (size is still the whole file's). */
+int azl_sha256_file_from(const char *path, uint64_t off, char hex[65],
+			 uint64_t *size, struct azl_err *err);
+/* Bytes [off, off + len) of fd, which must all exist (holes read as
+ * zeros, unread).  0 or a negative errno. */
+int azl_sha256_fd_range(int fd, uint64_t off, uint64_t len, char hex[65]);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void azl_hex(const unsigned char *bin, size_t n, char *out);
 /* 1 if s is exactly 64 lowercase hex digits. */

@@ -1327,24 +1327,6 @@ static void compare_ext_super(struct coll *c, const char *label, int fda,
 	free(l);
 }
 
-static int range_sha(int fd, uint64_t off, uint64_t len, char hex[65])
-{
-	enum { BUFSZ = 1 << 20 };
-	char *buf = azl_xmalloc(BUFSZ);
-	struct azl_sha256 *h = azl_sha256_new();
-	int r = 0;
-	while (len && r == 0) {
-		size_t n = len < BUFSZ ? (size_t)len : BUFSZ;
-		if ((r = read_at(fd, buf, n, off)) == 0)
-			azl_sha256_update(h, buf, n);
-		off += n;
-		len -= n;
-	}
-	azl_sha256_final(h, hex);
-	free(buf);
-	return r;
-}
-
 /* One byte range of each disk: equal digests, else ext4 entries or digest. */
 static int compare_fs(struct coll *c, const char *label, const char *fa,
 		      const char *fb, struct disk *a, struct disk *b,
@@ -1354,9 +1336,9 @@ static int compare_fs(struct coll *c, const char *label, const char *fa,
 	char ha[65], hb[65];
 	struct tindex ia = { 0 }, ib = { 0 };
 	struct fatfs fa_, fb_;
-	int r = range_sha(a->fd, oa, la, ha);
+	int r = azl_sha256_fd_range(a->fd, oa, la, ha);
 	if (r == 0)
-		r = range_sha(b->fd, ob, lb, hb);
+		r = azl_sha256_fd_range(b->fd, ob, lb, hb);
 	if (r < 0)
 		return azl_errf(err, r, "%s: cannot read", label);
 	if (!strcmp(ha, hb))

@@ -15,12 +15,10 @@
 #include "sign/rpmsig.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <rpm/rpmcli.h>
 #include <rpm/rpmkeyring.h>
@@ -249,36 +247,6 @@ out:
 	return r;
 }
 
-/* SHA-256 of the file's bytes from off to its end. */
-static int sha256_from(const char *path, uint64_t off, char hex[65])
-{
-	enum { BUFSZ = 256 << 10 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char *buf = NULL;
-	struct azl_sha256 *h;
-	ssize_t n;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	buf = azl_xmalloc(BUFSZ);
-	h = azl_sha256_new();
-	while ((n = pread(fd, buf, BUFSZ, (off_t)off)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		azl_sha256_update(h, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	azl_sha256_final(h, hex);
-	free(buf);
-	close(fd);
-	return r;
-}
-
 /* The header-only report passes: a good header signature and SHA256
  * digest, and no item that failed (NOTFOUND marks the items left out). */
 static int header_verified(const char *report)
@@ -313,7 +281,7 @@ static int check_payload(const char *rpm_path, struct azl_buf *report)
 
 	if (r <= 0)
 		return 1;
-	r = sha256_from(rpm_path, off, got);
+	r = azl_sha256_file_from(rpm_path, off, got, NULL, NULL);
 	if (r < 0) {
 		azl_buf_addf(report, "    Payload SHA256 digest: BAD (read: %s)\n",
 			     strerror(-r));

@@ -1,6 +1,7 @@
 /* base/hash: azl_sha256_file agrees with sha256sum(1) on plain, empty and
  * sparse files (holes hashed as zeros without being read), and reports the
- * size and a missing file. */
+ * size and a missing file; byte ranges and tails of a file agree with the
+ * tool on the same bytes cut out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -86,6 +87,37 @@ int main(void)
 		make_file(f, 4 << 20, at, 1, 1);
 		CHECK(azl_sha256_file(f, b, NULL, &err) == 0);
 		CHECK(strcmp(a, b) != 0);
+	}
+
+	/* Ranges and tails agree with the tool on the same bytes cut out
+	 * (dd), across a hole; a range past the end is an error, not zeros. */
+	{
+		off_t at[] = { 0, 2 << 20 };
+		char *g = azl_xasprintf("%s/g", dir), *cmd, want[65], got[65];
+		uint64_t size = 0;
+		int fd;
+
+		make_file(f, (3 << 20) + 99, at, 2, 5000);
+		cmd = azl_xasprintf("dd if=%s of=%s bs=64K skip=1000 count=3000000 iflag=skip_bytes,count_bytes status=none", f, g);
+		CHECK(system(cmd) == 0);
+		free(cmd);
+		sha256sum(g, want);
+		fd = open(f, O_RDONLY);
+		CHECK(fd >= 0 && azl_sha256_fd_range(fd, 1000, 3000000, got) == 0);
+		CHECK_STR(got, want);
+		CHECK(azl_sha256_fd_range(fd, 1000, (3 << 20), got) == -EIO);
+		close(fd);
+		cmd = azl_xasprintf("tail -c +1001 %s > %s", f, g);
+		CHECK(system(cmd) == 0);
+		free(cmd);
+		sha256sum(g, want);
+		CHECK(azl_sha256_file_from(f, 1000, got, &size, &err) == 0);
+		CHECK_STR(got, want);
+		CHECK(size == (3u << 20) + 99);
+		CHECK(azl_sha256_file_from(f, (4 << 20), got, NULL, &err) < 0);
+		CHECK_CONTAINS(err.msg, f);
+		unlink(g);
+		free(g);
 	}
 
 	unlink(f);
