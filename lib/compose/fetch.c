@@ -107,9 +107,7 @@ static void *hash_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct xfer *x;
-		struct azl_err e = { 0 };
 		char hex[65];
-		uint64_t got = 0;
 		int rc;
 
 		while (!p->head && !p->closing)
@@ -121,7 +119,7 @@ static void *hash_main(void *arg)
 		if (!p->head)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
-		rc = azl_sha256_file(x->it->dest, hex, &got, &e);
+		rc = azl_sha256_file(x->it->dest, hex, NULL, NULL);
 		pthread_mutex_lock(&p->mu);
 		memcpy(x->hex, hex, sizeof(hex));
 		x->hash_rc = rc < 0 ? -rc : 0;
@@ -517,10 +515,15 @@ int azl_fetch_curl_transient(int code)
 	}
 }
 
-static int64_t backoff_ms(const struct xfer *x)
+int azl_fetch_http_retryable(long status)
 {
-	int64_t d = x->o->backoff_ms > 0 ? x->o->backoff_ms : 200;
-	for (int i = 1; i < x->attempts && d < 30000; i++)
+	return status >= 500 || status == 408 || status == 429;
+}
+
+long azl_fetch_backoff_ms(const struct azl_fetch_opts *o, int attempts)
+{
+	long d = o->backoff_ms > 0 ? o->backoff_ms : 200;
+	for (int i = 1; i < attempts && d < 30000; i++)
 		d *= 2;
 	return d < 30000 ? d : 30000;
 }
@@ -536,7 +539,7 @@ static void retry_or_fail(struct xfer *x, int code, const char *what)
 		return;
 	}
 	x->state = X_WAITING;
-	x->next_try_ms = mono_ms() + backoff_ms(x);
+	x->next_try_ms = mono_ms() + azl_fetch_backoff_ms(x->o, x->attempts);
 }
 
 static void describe_curl(struct xfer *x, CURLcode rc, long http,
@@ -597,8 +600,7 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 		retry_or_fail(x, -EIO, what);
 		return;
 	}
-	if (rc == CURLE_HTTP_RETURNED_ERROR &&
-	    (http >= 500 || http == 408 || http == 429)) {
+	if (rc == CURLE_HTTP_RETURNED_ERROR && azl_fetch_http_retryable(http)) {
 		retry_or_fail(x, -EIO, what);
 		return;
 	}

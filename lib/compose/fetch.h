@@ -54,6 +54,11 @@ void azl_fetch_opts_init(struct azl_fetch_opts *o);
 /* 1 when a libcurl result code (CURLcode) is worth trying again: a
  * refused or reset connection, a timeout, a cut transfer. */
 int azl_fetch_curl_transient(int code);
+/* 1 when an HTTP status is worth trying again: 5xx, 408, 429. */
+int azl_fetch_http_retryable(long status);
+/* The wait before trying again after `attempts` attempts (1 = after the
+ * first): o->backoff_ms doubled each time, at most 30 s. */
+long azl_fetch_backoff_ms(const struct azl_fetch_opts *o, int attempts);
 
 /* Fetch every item.  Returns 0 if all succeeded; otherwise a negative code,
  * err describing the first failure, and each item's result/error set. */

@@ -408,8 +408,7 @@ struct reg {
 	char *bearer; /* token after a Bearer challenge */
 	char *realm, *service; /* of that challenge, to renew the token */
 	int basic;    /* send user/password (after a Basic challenge) */
-	int retries;  /* replayable requests: attempts after the first */
-	long backoff_ms;
+	struct azl_fetch_opts retry; /* replayable requests: fetch's retry settings */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -796,9 +795,7 @@ static int answer_challenge(struct reg *g, const struct req *q,
  * a refused, reset or cut connection. */
 static int retryable(int r, const struct resp *rs)
 {
-	if (r < 0)
-		return rs->transient;
-	return rs->status >= 500 || rs->status == 408 || rs->status == 429;
+	return r < 0 ? rs->transient : azl_fetch_http_retryable(rs->status);
 }
 
 static void sleep_ms(long ms)
@@ -811,7 +808,7 @@ static void sleep_ms(long ms)
 
 /* A request that may be replayed (no archive body): on 401 answer the
  * challenge once and send it again; a retryable failure is sent again
- * after a backoff that doubles, g->retries times (fetch's settings). */
+ * after fetch's backoff, up to g->retry.retries times. */
 static int call(struct reg *g, const struct req *q, struct resp *rs,
 		struct azl_err *err)
 {
@@ -819,7 +816,6 @@ static int call(struct reg *g, const struct req *q, struct resp *rs,
 	struct req qq = *q;
 	int replayable = !q->body || q->body->mem;
 	int r, challenged = 0;
-	long delay = g->backoff_ms;
 
 	for (int attempt = 0, sent = 0;; attempt++, sent++) {
 		if (sent && q->body) {
@@ -836,11 +832,10 @@ static int call(struct reg *g, const struct req *q, struct resp *rs,
 			attempt--; /* an answered challenge is no failed attempt */
 			continue;
 		}
-		if (!retryable(r, rs) || attempt >= g->retries)
+		if (!retryable(r, rs) || attempt >= g->retry.retries)
 			return r;
 		g->res->retries++;
-		sleep_ms(delay);
-		delay = delay < 15000 ? delay * 2 : 30000;
+		sleep_ms(azl_fetch_backoff_ms(&g->retry, attempt + 1));
 	}
 }
 
@@ -1157,15 +1152,11 @@ static int reg_open(struct reg *g, const struct azl_image_ref *ref,
 		    const struct azl_push_opts *o, struct azl_push_result *res,
 		    struct azl_err *err)
 {
-	struct azl_fetch_opts fo;
-
 	memset(g, 0, sizeof(*g));
 	g->o = o;
 	g->ref = ref;
 	g->res = res;
-	azl_fetch_opts_init(&fo);
-	g->retries = fo.retries;
-	g->backoff_ms = fo.backoff_ms > 0 ? fo.backoff_ms : 200;
+	azl_fetch_opts_init(&g->retry);
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
 		return azl_errf(err, -EIO, "curl: %s", curl_easy_strerror(curl_init_rc));
