@@ -810,20 +810,14 @@ static void guid_text(const unsigned char *disk, char out[37])
 		 g[10], g[11], g[12], g[13], g[14], g[15]);
 }
 
-static int read_at(int fd, void *buf, size_t len, uint64_t off)
-{
-	ssize_t n = pread(fd, buf, len, (off_t)off);
-	return n == (ssize_t)len ? 0 : -EIO;
-}
-
 /* The partition entries of the primary GPT; 1 when there is none. */
 static int gpt_read(struct disk *d)
 {
 	unsigned char h[AZL_SECTOR], e[AZL_GPT_ENTRY_SIZE];
 	/* The protective MBR's signature too: a tar can hold "EFI PART" at 512. */
-	if (read_at(d->fd, h, sizeof(h), 0) < 0 || h[510] != 0x55 || h[511] != 0xaa)
+	if (azl_pread_all(d->fd, h, sizeof(h), 0) < 0 || h[510] != 0x55 || h[511] != 0xaa)
 		return 1;
-	if (read_at(d->fd, h, sizeof(h), AZL_SECTOR) < 0 || memcmp(h, "EFI PART", 8))
+	if (azl_pread_all(d->fd, h, sizeof(h), AZL_SECTOR) < 0 || memcmp(h, "EFI PART", 8))
 		return 1;
 	uint64_t lba = le64(h + 72);
 	uint32_t n = (uint32_t)le64(h + 80) & 0xffffffffu;
@@ -832,7 +826,7 @@ static int gpt_read(struct disk *d)
 		return 1;
 	guid_text(h + 56, d->disk_guid);
 	for (uint32_t i = 0; i < n; i++) {
-		if (read_at(d->fd, e, sizeof(e), lba * AZL_SECTOR + (uint64_t)i * esz) < 0)
+		if (azl_pread_all(d->fd, e, sizeof(e), lba * AZL_SECTOR + (uint64_t)i * esz) < 0)
 			return 1;
 		static const unsigned char zero[16];
 		if (!memcmp(e, zero, 16))
@@ -855,7 +849,7 @@ static int gpt_read(struct disk *d)
 static bool is_ext4_at(int fd, uint64_t off)
 {
 	unsigned char m[2];
-	return read_at(fd, m, 2, off + 1024 + 56) == 0 && m[0] == 0x53 && m[1] == 0xef;
+	return azl_pread_all(fd, m, 2, off + 1024 + 56) == 0 && m[0] == 0x53 && m[1] == 0xef;
 }
 
 static bool is_fat_at(int fd, uint64_t off);
@@ -870,7 +864,7 @@ static int disk_open(const char *path, struct disk *d, struct azl_err *err)
 		return azl_errf(err, errno, "%s: %s", path, strerror(errno));
 	d->size = (uint64_t)st.st_size;
 	if (d->size >= 2 * AZL_SECTOR &&
-	    read_at(d->fd, d->footer, sizeof(d->footer), d->size - AZL_VHD_FOOTER_SIZE) == 0 &&
+	    azl_pread_all(d->fd, d->footer, sizeof(d->footer), d->size - AZL_VHD_FOOTER_SIZE) == 0 &&
 	    !memcmp(d->footer, "conectix", 8)) {
 		d->vhd = true;
 		d->size -= AZL_VHD_FOOTER_SIZE;
@@ -1091,7 +1085,7 @@ static uint32_t le32(const unsigned char *p) { return le16(p) | le16(p + 2) << 1
 static int fat_open(int fd, uint64_t off, struct fatfs *f)
 {
 	unsigned char b[512];
-	if (read_at(fd, b, sizeof(b), off) < 0 || b[510] != 0x55 || b[511] != 0xaa)
+	if (azl_pread_all(fd, b, sizeof(b), off) < 0 || b[510] != 0x55 || b[511] != 0xaa)
 		return 1;
 	memset(f, 0, sizeof(*f));
 	f->fd = fd;
@@ -1131,7 +1125,7 @@ static uint32_t fat_next(const struct fatfs *f, uint32_t cl)
 {
 	unsigned char e[4] = { 0 };
 	uint64_t at = f->fat_off + (uint64_t)cl * (f->type == 16 ? 2 : 4);
-	if (read_at(f->fd, e, f->type == 16 ? 2 : 4, at) < 0)
+	if (azl_pread_all(f->fd, e, f->type == 16 ? 2 : 4, at) < 0)
 		return 0;
 	uint32_t n = f->type == 16 ? le16(e) : le32(e) & 0x0fffffffu;
 	return n >= 2 && n < f->nclusters + 2 ? n : 0;
@@ -1151,7 +1145,7 @@ static int fat_read_chain(const struct fatfs *f, uint32_t cl, uint64_t len,
 	int r = 0;
 	for (uint32_t hops = 0; cl >= 2 && len && hops <= f->nclusters; hops++) {
 		size_t n = len < csz ? (size_t)len : csz;
-		if ((r = read_at(f->fd, buf, n, fat_clus_off(f, cl))) < 0)
+		if ((r = azl_pread_all(f->fd, buf, n, fat_clus_off(f, cl))) < 0)
 			break;
 		if (h)
 			azl_sha256_update(h, buf, n);
@@ -1272,7 +1266,7 @@ static int fat_walk_dir(const struct fatfs *f, uint32_t cl, const char *prefix,
 		return r;
 	if (cl == 0 && f->type == 16) {
 		azl_buf_grow(&d, (size_t)f->rootents * 32);
-		r = read_at(f->fd, d.data, (size_t)f->rootents * 32, f->root_off);
+		r = azl_pread_all(f->fd, d.data, (size_t)f->rootents * 32, f->root_off);
 		d.len = r == 0 ? (size_t)f->rootents * 32 : 0;
 	} else {
 		r = fat_read_chain(f, cl ? cl : f->rootclus, UINT64_MAX, NULL, &d);
@@ -1310,7 +1304,7 @@ static void compare_ext_super(struct coll *c, const char *label, int fda,
 	unsigned char a[1024], b[1024];
 	char *l = azl_xasprintf("%s:superblock", label);
 
-	if (read_at(fda, a, sizeof(a), oa + 1024) == 0 && read_at(fdb, b, sizeof(b), ob + 1024) == 0) {
+	if (azl_pread_all(fda, a, sizeof(a), oa + 1024) == 0 && azl_pread_all(fdb, b, sizeof(b), ob + 1024) == 0) {
 		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 			char ha[33], hb[33];
 			if (!memcmp(a + f[i].at, b + f[i].at, f[i].len))
