@@ -7,12 +7,15 @@
  * again after an exponential backoff; a partial file is resumed with Range
  * and restarted cleanly when the server answers 200 instead of 206.
  *
- * A file destination with an expected sha256 is hashed after its transfer,
- * on a small pool of threads, rather than byte by byte on the transfer
- * thread: that thread then only receives and writes, as curl does, and the
- * next transfer starts while the last one is hashed.  The page cache still
- * holds what was just written, so the extra read is cheap; the verdict
- * (and a restart after a bad resume) comes back to the transfer thread. */
+ * A file destination with an expected sha256 is hashed on a small pool of
+ * threads rather than on the transfer thread: that thread only receives
+ * and writes, as curl does.  Bytes are gathered into 256 KiB buffers; each
+ * full buffer is written, then handed to the pool, which hashes it (and
+ * shows it to the item's tap) and returns it for reuse.  The buffers of
+ * one transfer are hashed in order, one thread at a time, without reading
+ * the file back.  When the transfer ends the pool finishes the digest and
+ * the verdict (and a restart after a bad resume) comes back to the
+ * transfer thread. */
 #include "compose/fetch.h"
 
 #include <curl/curl.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,12 +44,16 @@ enum xfer_state { X_WAITING, X_ACTIVE, X_HASHING, X_DONE };
 /* libcurl hands over at most 16 KiB a call; file sinks gather this much
  * before each write(2), one system call where there were sixteen. */
 #define WBUF_SIZE (256u << 10)
+/* Buffers per parallel transfer at most: one filling, the rest waiting to
+ * be hashed.  A transfer that finds none free waits for the pool. */
+#define WBUFS_PER_XFER 4
 
-/* Write buffers of the active transfers, reused: a fresh 256 KiB
- * allocation per transfer would be a fresh mmap, faulted in page by page. */
-struct wbufs {
-	char **free;
-	size_t nfree;
+/* A write buffer, reused for the whole run (see wbuf_new). */
+struct wbuf {
+	struct wbuf *next;        /* free list, or its transfer's hash queue */
+	uint64_t off;             /* offset of data[0] in the destination */
+	size_t len;
+	char data[];
 };
 
 struct xfer {
@@ -56,16 +64,17 @@ struct xfer {
 	enum xfer_state state;
 	int fd;
 	CURL *easy;
-	struct azl_sha256 *h;      /* streaming hash, unless hash_after */
-	int hash_after;           /* hash the file once the transfer ends */
-	int hashed;               /* pool finished; hex and hash_rc set */
-	int hash_rc;
+	struct azl_sha256 *h;     /* digest so far (by the pool when on_pool) */
+	int on_pool;              /* written buffers are hashed by the pool */
+	/* Pool state, under the pool's lock: */
+	struct wbuf *qhead, *qtail; /* written, not yet hashed */
+	int queued, busy;         /* in the pool's queue; a thread hashing it */
+	int want_final;           /* transfer ended: finish the digest */
+	int hashed;               /* pool finished; hex set */
 	char hex[65];
 	struct xfer *next;        /* pool queue */
 	struct hash_pool *pool;
-	struct wbufs *wbufs;
-	char *wbuf;               /* file sink, while active: bytes not yet written */
-	size_t wlen;
+	struct wbuf *wbuf;        /* file sink, while active: bytes not yet written */
 	uint64_t got;             /* bytes held, counting resumed ones */
 	uint64_t resume_from;     /* offset asked of the server this attempt */
 	int resumed;              /* content came partly from an earlier attempt */
@@ -87,18 +96,61 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Threads hashing finished file transfers (see the header comment).
- * mu guards the queue, every x->hashed and x->hex/x->hash_rc until the
- * transfer thread has seen hashed set. */
+/* Threads hashing written buffers (see the header comment).  mu guards
+ * the queue of transfers with work, the free buffers and each transfer's
+ * pool state; the digest itself belongs to the one thread marked busy on
+ * that transfer, or to the transfer thread once it is idle (pool_drain). */
 struct hash_pool {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;        /* work for the threads */
+	pthread_cond_t idle;      /* a buffer came back, or a transfer went idle */
 	struct xfer *head, *tail;
+	struct wbuf *free;
+	size_t nbufs, maxbufs;
 	int closing;
 	CURLM *m;                 /* woken when a result is ready */
 	pthread_t th[HASH_THREADS];
 	int nth;
 };
+
+/* The bytes of x from off onwards, in order: the digest and the item's tap
+ * see them. */
+static void feed(struct xfer *x, uint64_t off, const void *p, size_t n)
+{
+	if (x->h)
+		azl_sha256_update(x->h, p, n);
+	if (x->it->tap)
+		x->it->tap(x->it->tap_ctx, off, p, n);
+}
+
+/* Hash every queued buffer of x, then finish its digest if asked.  Called
+ * and returns with p->mu held. */
+static void hash_queued(struct hash_pool *p, struct xfer *x)
+{
+	struct wbuf *b;
+
+	x->busy = 1;
+	while ((b = x->qhead)) {
+		x->qhead = b->next;
+		if (!x->qhead)
+			x->qtail = NULL;
+		pthread_mutex_unlock(&p->mu);
+		feed(x, b->off, b->data, b->len);
+		pthread_mutex_lock(&p->mu);
+		b->next = p->free;
+		p->free = b;
+		pthread_cond_broadcast(&p->idle);
+	}
+	if (x->want_final) {
+		x->want_final = 0;
+		azl_sha256_final(x->h, x->hex);
+		x->h = NULL;
+		x->hashed = 1;
+		curl_multi_wakeup(p->m);
+	}
+	x->busy = 0;
+	pthread_cond_broadcast(&p->idle);
+}
 
 static void *hash_main(void *arg)
 {
@@ -107,8 +159,6 @@ static void *hash_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct xfer *x;
-		char hex[65];
-		int rc;
 
 		while (!p->head && !p->closing)
 			pthread_cond_wait(&p->cv, &p->mu);
@@ -118,24 +168,21 @@ static void *hash_main(void *arg)
 		p->head = x->next;
 		if (!p->head)
 			p->tail = NULL;
-		pthread_mutex_unlock(&p->mu);
-		rc = azl_sha256_file(x->it->dest, hex, NULL, NULL);
-		pthread_mutex_lock(&p->mu);
-		memcpy(x->hex, hex, sizeof(hex));
-		x->hash_rc = rc < 0 ? -rc : 0;
-		x->hashed = 1;
-		curl_multi_wakeup(p->m);
+		x->queued = 0;
+		hash_queued(p, x);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
-static void pool_start(struct hash_pool *p, CURLM *m, size_t want)
+static void pool_start(struct hash_pool *p, CURLM *m, size_t want, int parallel)
 {
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	p->m = m;
+	p->maxbufs = (size_t)parallel * WBUFS_PER_XFER;
 	while ((size_t)p->nth < want && p->nth < HASH_THREADS &&
 	       pthread_create(&p->th[p->nth], NULL, hash_main, p) == 0)
 		p->nth++;
@@ -149,21 +196,99 @@ static void pool_stop(struct hash_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	while (p->nth > 0)
 		pthread_join(p->th[--p->nth], NULL);
+	while (p->free) {
+		struct wbuf *b = p->free;
+		p->free = b->next;
+		munmap(b, sizeof(*b) + WBUF_SIZE);
+	}
+	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 }
 
-static void pool_push(struct hash_pool *p, struct xfer *x)
+/* Fresh pages cost a fault each when first touched, which on some
+ * virtual machines is as slow as copying the page many times over; the
+ * buffers' pages are mapped populated, in one call. */
+static struct wbuf *wbuf_new(void)
+{
+	void *p = mmap(NULL, sizeof(struct wbuf) + WBUF_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		abort();
+	return p;
+}
+
+/* A free buffer; waits for the pool when all are in use. */
+static struct wbuf *pool_take(struct hash_pool *p)
+{
+	struct wbuf *b;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->free && p->nbufs >= p->maxbufs)
+		pthread_cond_wait(&p->idle, &p->mu);
+	b = p->free;
+	if (b)
+		p->free = b->next;
+	else
+		p->nbufs++;
+	pthread_mutex_unlock(&p->mu);
+	if (!b)
+		b = wbuf_new();
+	b->len = 0;
+	b->next = NULL;
+	return b;
+}
+
+static void pool_give(struct hash_pool *p, struct wbuf *b)
 {
 	pthread_mutex_lock(&p->mu);
-	x->hashed = 0;
-	x->next = NULL;
-	if (p->tail)
-		p->tail->next = x;
-	else
-		p->head = x;
-	p->tail = x;
-	pthread_cond_signal(&p->cv);
+	b->next = p->free;
+	p->free = b;
+	pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Queue a written buffer of x for hashing, or (b NULL) ask for the digest
+ * once the queued ones are done. */
+static void pool_submit(struct hash_pool *p, struct xfer *x, struct wbuf *b)
+{
+	pthread_mutex_lock(&p->mu);
+	if (b) {
+		b->next = NULL;
+		if (x->qtail)
+			x->qtail->next = b;
+		else
+			x->qhead = b;
+		x->qtail = b;
+	} else {
+		x->hashed = 0;
+		x->want_final = 1;
+	}
+	if (!x->queued && !x->busy) {
+		x->queued = 1;
+		x->next = NULL;
+		if (p->tail)
+			p->tail->next = x;
+		else
+			p->head = x;
+		p->tail = x;
+		pthread_cond_signal(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Wait until no thread holds or will take work of x: its digest is then
+ * the transfer thread's again. */
+static void pool_drain(struct xfer *x)
+{
+	struct hash_pool *p = x->pool;
+
+	if (!x->on_pool)
+		return;
+	pthread_mutex_lock(&p->mu);
+	while (x->queued || x->busy || x->qhead)
+		pthread_cond_wait(&p->idle, &p->mu);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -219,23 +344,59 @@ static int xfail(struct xfer *x, int code, const char *fmt, ...)
 	return x->it->result;
 }
 
+/* A fresh digest, once no pool thread works on the old one. */
 static void hash_reset(struct xfer *x)
 {
 	char dummy[65];
+
+	pool_drain(x);
 	if (x->h)
 		azl_sha256_final(x->h, dummy);
-	x->h = x->hash_after ? NULL : azl_sha256_new();
+	x->h = azl_sha256_new();
+	x->hashed = 0;
 }
 
-/* Write out what the buffer holds. */
-static int sink_flush(struct xfer *x)
+/* Write out what the buffer holds.  On the pool, the written buffer is
+ * handed over to be hashed and (more) another taken for what follows. */
+static int sink_flush(struct xfer *x, int more)
 {
-	int r = 0;
+	struct wbuf *b = x->wbuf;
+	int r;
 
-	if (x->wlen)
-		r = azl_write_all(x->fd, x->wbuf, x->wlen);
-	x->wlen = 0;
-	return r;
+	if (!b || !b->len)
+		return 0;
+	r = azl_write_all(x->fd, b->data, b->len);
+	if (r < 0 || !x->on_pool) {
+		b->len = 0;
+		return r;
+	}
+	pool_submit(x->pool, x, b);
+	x->wbuf = more ? pool_take(x->pool) : NULL;
+	return 0;
+}
+
+/* Add n bytes at offset off to the buffer, writing it out each time it
+ * fills. */
+static int sink_append(struct xfer *x, const char *p, size_t n, uint64_t off)
+{
+	while (n) {
+		struct wbuf *b = x->wbuf;
+		size_t k = WBUF_SIZE - b->len;
+		int r;
+
+		if (!b->len)
+			b->off = off;
+		if (k > n)
+			k = n;
+		memcpy(b->data + b->len, p, k);
+		b->len += k;
+		p += k;
+		n -= k;
+		off += k;
+		if (b->len == WBUF_SIZE && (r = sink_flush(x, 1)) < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Drop everything held so far: the next bytes start the content. */
@@ -244,7 +405,8 @@ static int sink_restart(struct xfer *x)
 	hash_reset(x);
 	x->got = 0;
 	x->resumed = 0;
-	x->wlen = 0;
+	if (x->wbuf)
+		x->wbuf->len = 0;
 	if (x->mem) {
 		azl_buf_reset(x->mem);
 		return 0;
@@ -254,22 +416,13 @@ static int sink_restart(struct xfer *x)
 	return 0;
 }
 
-/* Feed the bytes already in a partial destination into the hash so the
- * transfer can continue where an earlier run stopped. */
+/* Feed the bytes already in a partial destination to the digest (and the
+ * tap) so the transfer can continue where an earlier run stopped. */
 static int sink_adopt_partial(struct xfer *x, uint64_t have)
 {
 	char buf[65536];
 	uint64_t left = have;
 
-	if (x->hash_after) {
-		/* The pool hashes the whole file at the end; new bytes go
-		 * after the held ones. */
-		if (lseek(x->fd, (off_t)have, SEEK_SET) < 0)
-			return -errno;
-		x->got = have;
-		x->resumed = have > 0;
-		return 0;
-	}
 	if (lseek(x->fd, 0, SEEK_SET) < 0)
 		return -errno;
 	while (left) {
@@ -278,7 +431,7 @@ static int sink_adopt_partial(struct xfer *x, uint64_t have)
 			continue;
 		if (n <= 0)
 			return sink_restart(x);
-		azl_sha256_update(x->h, buf, (size_t)n);
+		feed(x, have - left, buf, (size_t)n);
 		left -= (uint64_t)n;
 	}
 	x->got = have;
@@ -292,7 +445,7 @@ static int sink_open(struct xfer *x)
 {
 	struct stat st;
 
-	x->hash_after = !x->mem && x->it->sha256 && x->pool && x->pool->nth > 0;
+	x->on_pool = !x->mem && x->it->sha256 && x->pool && x->pool->nth > 0;
 	hash_reset(x);
 	x->got = 0;
 	if (x->mem)
@@ -335,21 +488,14 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 		x->sink_err = EFBIG;
 		return 0;
 	}
-	if (x->mem) {
+	if (!x->on_pool)
+		feed(x, x->got, p, n);
+	if (x->mem)
 		azl_buf_add(x->mem, p, n);
-	} else if (x->wbuf && x->wlen + n <= WBUF_SIZE) {
-		memcpy(x->wbuf + x->wlen, p, n);
-		x->wlen += n;
-		if (x->wlen == WBUF_SIZE && (r = sink_flush(x)) < 0) {
-			x->sink_err = -r;
-			return 0;
-		}
-	} else if ((r = sink_flush(x)) < 0 || (r = azl_write_all(x->fd, p, n)) < 0) {
+	else if ((r = sink_append(x, p, n, x->got)) < 0) {
 		x->sink_err = -r;
 		return 0;
 	}
-	if (x->h)
-		azl_sha256_update(x->h, p, n);
 	x->got += n;
 	return n;
 }
@@ -373,7 +519,10 @@ static CURL *easy_new(struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "azl-compose/0.1");
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+	/* curl's own size: below malloc's mmap threshold, so each transfer's
+	 * receive buffer reuses the last one's pages instead of faulting in
+	 * fresh ones (256 KiB cost ~1,300 page faults per 100 packages). */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 100L * 1024);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT,
 			 o->connect_timeout_s > 0 ? o->connect_timeout_s : 15L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -395,12 +544,7 @@ static int verify(struct xfer *x, char *why, size_t whylen)
 {
 	char hex[65];
 
-	if (x->hash_after) {
-		if (x->hash_rc) {
-			snprintf(why, whylen, "read %s: %s", x->it->dest,
-				 strerror(x->hash_rc));
-			return -x->hash_rc;
-		}
+	if (x->on_pool) {
 		memcpy(hex, x->hex, sizeof(hex));
 	} else {
 		azl_sha256_final(x->h, hex);
@@ -424,6 +568,7 @@ static void sink_close(struct xfer *x, int discard)
 {
 	char dummy[65];
 
+	pool_drain(x);
 	if (x->h) {
 		azl_sha256_final(x->h, dummy);
 		x->h = NULL;
@@ -462,28 +607,36 @@ static void finish_complete(struct xfer *x)
 	sink_close(x, 0);
 }
 
-/* The transfer ended with every byte: hash on the pool, or judge now. */
+/* The transfer ended with every byte: the pool finishes the digest, or
+ * judge now. */
 static void complete(struct xfer *x)
 {
-	if (x->hash_after) {
+	if (x->on_pool) {
 		x->state = X_HASHING;
-		pool_push(x->pool, x);
+		pool_submit(x->pool, x, NULL);
 	} else {
 		finish_complete(x);
 	}
 }
 
 /* Judge the transfers the pool has hashed (a restart makes one wait
- * again).  Under the pool's lock, which also orders x->hex. */
+ * again).  hashed is read under the pool's lock, which also orders x->hex;
+ * the judging itself runs without it (it may drain the pool). */
 static void finish_hashed(struct hash_pool *p, struct xfer *xs, size_t n)
 {
 	if (!p->nth)
 		return;
-	pthread_mutex_lock(&p->mu);
-	for (size_t i = 0; i < n; i++)
-		if (xs[i].state == X_HASHING && xs[i].hashed)
+	for (size_t i = 0; i < n; i++) {
+		int ready;
+
+		if (xs[i].state != X_HASHING)
+			continue;
+		pthread_mutex_lock(&p->mu);
+		ready = xs[i].hashed;
+		pthread_mutex_unlock(&p->mu);
+		if (ready)
 			finish_complete(&xs[i]);
-	pthread_mutex_unlock(&p->mu);
+	}
 }
 
 static int count_hashing(const struct xfer *xs, size_t n)
@@ -564,12 +717,14 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &http);
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;
-	/* Everything received is on disk before it is judged or resumed. */
+	/* Everything received is on disk (and queued for hashing) before it
+	 * is judged or resumed. */
 	if (x->wbuf) {
-		int r = sink_flush(x);
+		int r = sink_flush(x, 0);
 		if (r < 0 && !x->sink_err)
 			x->sink_err = -r;
-		x->wbufs->free[x->wbufs->nfree++] = x->wbuf;
+		if (x->wbuf)
+			pool_give(x->pool, x->wbuf);
 		x->wbuf = NULL;
 	}
 	if (x->sink_err) {
@@ -595,6 +750,7 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 		 * range support): start over. */
 		if (sink_restart(x) < 0) {
 			xfail(x, EIO, "cannot restart %s", x->it->dest);
+			sink_close(x, 0);
 			return;
 		}
 		retry_or_fail(x, -EIO, what);
@@ -650,10 +806,8 @@ static void attempt_start(struct xfer *x, CURLM *m)
 		sink_close(x, 0);
 		return;
 	}
-	/* Without a spare buffer (none could be made) writes go straight
-	 * through. */
-	if (!x->mem && x->wbufs && x->wbufs->nfree)
-		x->wbuf = x->wbufs->free[--x->wbufs->nfree];
+	if (!x->mem)
+		x->wbuf = pool_take(x->pool);
 	x->state = X_ACTIVE;
 }
 
@@ -731,8 +885,7 @@ static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
 {
 	int parallel = o->parallel > 0 ? o->parallel : 8, active = 0, running;
 	struct hash_pool pool;
-	struct wbufs wb = { 0 };
-	size_t files = 0, hashed = 0;
+	size_t hashed = 0;
 	CURLM *m;
 
 	pthread_once(&curl_once, curl_init);
@@ -740,18 +893,12 @@ static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
 		return -ENOMEM;
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
 	for (size_t i = 0; i < n; i++) {
-		files += !xs[i].mem;
 		hashed += !xs[i].mem && xs[i].it->sha256;
 		xs[i].pool = &pool;
-		xs[i].wbufs = &wb;
 	}
-	wb.free = azl_xcalloc((size_t)parallel, sizeof(*wb.free));
-	while (wb.nfree < files && wb.nfree < (size_t)parallel &&
-	       (wb.free[wb.nfree] = malloc(WBUF_SIZE)))
-		wb.nfree++;
 	/* Without threads (none wanted, or none could start) transfers hash
 	 * as they stream. */
-	pool_start(&pool, m, hashed);
+	pool_start(&pool, m, hashed, parallel);
 	for (;;) {
 		finish_hashed(&pool, xs, n);
 		long due = schedule(m, xs, n, parallel, &active);
@@ -774,9 +921,6 @@ static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
 	}
 	pool_stop(&pool);
 	curl_multi_cleanup(m);
-	while (wb.nfree)
-		free(wb.free[--wb.nfree]);
-	free(wb.free);
 	return 0;
 }
 

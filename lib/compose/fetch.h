@@ -41,6 +41,12 @@ struct azl_fetch_item {
 	const char *label;     /* in: what to name in messages, e.g. a NEVRA */
 	const char *sha256;    /* in: expected hex digest, or NULL */
 	uint64_t size;         /* in: expected size, or 0 for unknown */
+	/* in, optional: shown the item's bytes in order before it is
+	 * reported done (resumed ones too), possibly on another thread but
+	 * never two calls at once; off is where data starts, and 0 means the
+	 * content starts over. */
+	void (*tap)(void *ctx, uint64_t off, const void *data, size_t len);
+	void *tap_ctx;
 	int result;            /* out: 0 or negative errno-style code */
 	char error[512];       /* out: message naming label, URL, what failed */
 };

@@ -35,6 +35,53 @@ static void make_payload(const char *path)
 	free(p);
 }
 
+/* An item's tap: its own digest of what it was shown, which must be the
+ * content's, in order, restarting only at offset 0. */
+struct tap {
+	struct azl_sha256 *h;
+	uint64_t next;
+	int starts, gaps;
+	char hex[65];
+};
+
+static void tap_fn(void *ctx, uint64_t off, const void *data, size_t len)
+{
+	struct tap *t = ctx;
+	char dummy[65];
+
+	if (off == 0) {
+		if (t->h)
+			azl_sha256_final(t->h, dummy);
+		t->h = azl_sha256_new();
+		t->next = 0;
+		t->starts++;
+	}
+	if (off != t->next || !t->h) {
+		t->gaps++;
+		return;
+	}
+	azl_sha256_update(t->h, data, len);
+	t->next = off + len;
+}
+
+static void tap_attach(struct azl_fetch_item *it, struct tap *t)
+{
+	memset(t, 0, sizeof(*t));
+	it->tap = tap_fn;
+	it->tap_ctx = t;
+}
+
+/* The tap saw the whole content (and nothing out of order). */
+static void tap_check(struct tap *t, const char *want_hex)
+{
+	CHECK(t->h != NULL);
+	if (t->h)
+		azl_sha256_final(t->h, t->hex);
+	t->h = NULL;
+	CHECK(t->gaps == 0);
+	CHECK_STR(t->hex, want_hex);
+}
+
 static void opts_fast(struct azl_fetch_opts *o)
 {
 	azl_fetch_opts_init(o);
@@ -105,19 +152,31 @@ static void test_file_resume(void)
 	char *dest = azl_xasprintf("%s/partial", dir);
 	char *data, hex[65];
 	size_t len;
+	struct azl_fetch_item it = { .url = url, .dest = dest, .label = "p",
+				     .sha256 = payload_sha, .size = payload_len };
+	struct tap t;
 
+	/* The tap is shown the held third (read back) and then the rest. */
 	opts_fast(&o);
 	CHECK(azl_read_file(src, 0, &data, &len, &err) == 0);
 	CHECK(azl_write_file_atomic(dest, data, len / 3, 0644, &err) == 0);
-	CHECK(azl_fetch_to_file(&o, url, dest, payload_sha, payload_len, "p", &err) == 0);
+	tap_attach(&it, &t);
+	CHECK(azl_fetch_many(&o, &it, 1, &err) == 0);
 	CHECK(azl_sha256_file(dest, hex, NULL, &err) == 0);
 	CHECK_STR(hex, payload_sha);
+	CHECK(t.starts == 1);
+	tap_check(&t, payload_sha);
 
+	/* A damaged partial file fails the digest, and the transfer starts
+	 * over once: the tap starts over with it. */
 	data[10] ^= 1;
 	CHECK(azl_write_file_atomic(dest, data, len / 2, 0644, &err) == 0);
-	CHECK(azl_fetch_to_file(&o, url, dest, payload_sha, payload_len, "p", &err) == 0);
+	tap_attach(&it, &t);
+	CHECK(azl_fetch_many(&o, &it, 1, &err) == 0);
 	CHECK(azl_sha256_file(dest, hex, NULL, &err) == 0);
 	CHECK_STR(hex, payload_sha);
+	CHECK(t.starts == 2);
+	tap_check(&t, payload_sha);
 	free(data);
 	free(url);
 	free(src);
@@ -156,6 +215,7 @@ static void test_http_many(void)
 	struct azl_fetch_opts o;
 	struct azl_err err = { 0 };
 	struct azl_fetch_item it[4];
+	struct tap taps[4];
 	int port = 0, seen[4] = { 0 };
 	pid_t pid = httpd_start(&port);
 	const char *paths[] = { "blob", "@fault/500*2/blob", "@fault/404/blob",
@@ -173,6 +233,7 @@ static void test_http_many(void)
 		it[i].sha256 = payload_sha;
 		it[i].size = payload_len;
 		it[i].label = "pkg";
+		tap_attach(&it[i], &taps[i]);
 	}
 	CHECK(azl_fetch_many(&o, it, 4, &err) < 0);
 	CHECK_CONTAINS(err.msg, "HTTP 404");
@@ -186,12 +247,54 @@ static void test_http_many(void)
 		if (it[i].result == 0) {
 			CHECK(azl_sha256_file(it[i].dest, hex, NULL, &err) == 0);
 			CHECK_STR(hex, payload_sha);
+			tap_check(&taps[i], payload_sha);
+		} else if (taps[i].h) {
+			azl_sha256_final(taps[i].h, hex);
 		}
 		free((char *)it[i].url);
 		free((char *)it[i].dest);
 	}
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
+}
+
+/* More written buffers than one transfer may hold at once (4 at 256 KiB
+ * with one transfer): the transfer waits for the hashing threads, and
+ * everything still arrives, in order. */
+static void test_large_serial(void)
+{
+	struct azl_fetch_opts o;
+	struct azl_err err = { 0 };
+	size_t n = (size_t)5 << 20;
+	char *big = azl_xasprintf("%s/big", dir), want[65], hex[65];
+	char *p = azl_xmalloc(n);
+	struct azl_fetch_item it[2];
+	struct tap taps[2];
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)(i * 2654435761u >> 13);
+	azl_sha256_hex(p, n, want);
+	CHECK(azl_write_file_atomic(big, p, n, 0644, &err) == 0);
+	free(p);
+	opts_fast(&o);
+	o.parallel = 1;
+	memset(it, 0, sizeof(it));
+	for (int i = 0; i < 2; i++) {
+		it[i].url = azl_xasprintf("file://%s", big);
+		it[i].dest = azl_xasprintf("%s/big%d", dir, i);
+		it[i].sha256 = want;
+		it[i].size = n;
+		tap_attach(&it[i], &taps[i]);
+	}
+	CHECK(azl_fetch_many(&o, it, 2, &err) == 0);
+	for (int i = 0; i < 2; i++) {
+		CHECK(azl_sha256_file(it[i].dest, hex, NULL, &err) == 0);
+		CHECK_STR(hex, want);
+		tap_check(&taps[i], want);
+		free((char *)it[i].url);
+		free((char *)it[i].dest);
+	}
+	free(big);
 }
 
 int main(void)
@@ -207,6 +310,7 @@ int main(void)
 	free(blob);
 	test_file_urls();
 	test_file_resume();
+	test_large_serial();
 	test_http_many();
 	char *cmd = azl_xasprintf("rm -rf %s", dir);
 	if (system(cmd) != 0)
