@@ -26,6 +26,7 @@ struct pending {
 	const struct azl_lock_pkg *p;
 	int repo;                      /* index into m->repos */
 	char *nevra, *url, *tmp;
+	struct azl_rpm_payload pay;    /* streamed payload digest (gpgcheck) */
 };
 
 struct pkgs_ctx {
@@ -97,9 +98,11 @@ static int keyring_for(struct pkgs_ctx *x, int ri, struct azl_keyring **k,
 	return 0;
 }
 
-/* Signature check of a file standing for package p (fetched from url). */
+/* Signature check of a file standing for package p (fetched from url);
+ * pay is the payload digest gathered while it downloaded, or NULL. */
 static int check_sig(struct pkgs_ctx *x, const struct pending *q,
-		     const char *path, struct azl_err *err)
+		     const char *path, struct azl_rpm_payload *pay,
+		     struct azl_err *err)
 {
 	struct azl_keyring *k;
 	char *label;
@@ -108,7 +111,7 @@ static int check_sig(struct pkgs_ctx *x, const struct pending *q,
 	if (r < 0 || !k)
 		return r;
 	label = azl_xasprintf("%s: %s", q->nevra, q->url);
-	r = azl_rpmsig_verify(k, path, label, err);
+	r = azl_rpmsig_verify_streamed(k, path, label, pay, err);
 	free(label);
 	return r;
 }
@@ -162,7 +165,7 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 		return err->code;
 	blob = cached_intact(x, p);
 	if (blob) {
-		int r = check_sig(x, q, blob, &e);
+		int r = check_sig(x, q, blob, NULL, &e);
 		free(blob);
 		if (r < 0 && e.kind == AZL_ERR_INPUT) {
 			*err = e;
@@ -212,7 +215,7 @@ static void settle(struct pkgs_ctx *x, struct pending *q)
 	struct azl_err e = { 0 };
 	int r;
 
-	r = check_sig(x, q, q->tmp, &e);
+	r = check_sig(x, q, q->tmp, &q->pay, &e);
 	if (r < 0) {
 		unlink(q->tmp);
 		azl_cache_tmp_release(x->c, q->p->sha256);
@@ -268,8 +271,8 @@ static void on_downloaded(void *ctx, struct azl_fetch_item *it, size_t i)
 	pthread_mutex_unlock(&x->mu);
 }
 
-static void items_init(struct azl_fetch_item *items, const struct pending *qs,
-		       size_t n)
+static void items_init(struct pkgs_ctx *x, struct azl_fetch_item *items,
+		       struct pending *qs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		items[i].url = qs[i].url;
@@ -277,6 +280,11 @@ static void items_init(struct azl_fetch_item *items, const struct pending *qs,
 		items[i].label = qs[i].nevra;
 		items[i].sha256 = qs[i].p->sha256;
 		items[i].size = qs[i].p->size;
+		/* The signature check will want the payload's digest. */
+		if (x->m->repos[qs[i].repo].gpgcheck) {
+			items[i].tap = azl_rpm_payload_feed;
+			items[i].tap_ctx = &qs[i].pay;
+		}
 	}
 }
 
@@ -297,7 +305,7 @@ static int download(struct pkgs_ctx *x, const struct azl_fetch_opts *fopts,
 	fo.done_ctx = x;
 	x->qs = qs;
 	x->queue = azl_xcalloc(n ? n : 1, sizeof(*x->queue));
-	items_init(items, qs, n);
+	items_init(x, items, qs, n);
 	azl_cache_batch_begin(x->c);
 	while (n && nth < WORKERS && pthread_create(&th[nth], NULL, worker, x) == 0)
 		nth++;
@@ -373,6 +381,7 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 		free(qs[i].nevra);
 		free(qs[i].url);
 		free(qs[i].tmp);
+		azl_rpm_payload_release(&qs[i].pay);
 	}
 	for (size_t i = 0; i < m->nrepos; i++)
 		azl_keyring_free(x.keyrings[i]);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <rpm/rpmcli.h>
 #include <rpm/rpmkeyring.h>
@@ -269,11 +270,109 @@ static int header_verified(const char *report)
 	return sig && digest && !bad;
 }
 
+/* An RPM file starts with a 96-byte lead; each header (signature, then
+ * main, the first padded to 8 bytes) with a 16-byte intro: magic, 4
+ * reserved bytes, then the big-endian index entry count and data size.
+ * The limits are rpm's own (hdrchkTags, hdrchkData). */
+#define RPM_LEAD 96
+#define HDR_MAX_TAGS 0xffffu
+#define HDR_MAX_DATA 0x0fffffffu
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void azl_rpm_payload_release(struct azl_rpm_payload *d)
+{
+	char dummy[65];
+
+	if (d->h)
+		azl_sha256_final(d->h, dummy);
+	memset(d, 0, sizeof(*d));
+}
+
+/* A header intro's sizes are in: where the next part starts. */
+static void intro_done(struct azl_rpm_payload *d)
+{
+	uint32_t il = be32(d->intro), dl = be32(d->intro + 4);
+	uint64_t end = d->field + 8 + 16 * (uint64_t)il + dl;
+
+	d->have = 0;
+	if (il > HDR_MAX_TAGS || dl > HDR_MAX_DATA) {
+		d->stage = -1;
+	} else if (d->stage == 0) {
+		d->field = ((end + 7) & ~(uint64_t)7) + 8;
+		d->stage = 1;
+	} else {
+		d->payload_off = end;
+		d->h = azl_sha256_new();
+		d->stage = 2;
+	}
+}
+
+void azl_rpm_payload_feed(void *ctx, uint64_t off, const void *data, size_t len)
+{
+	struct azl_rpm_payload *d = ctx;
+	const unsigned char *p = data;
+
+	if (off == 0) {
+		azl_rpm_payload_release(d);
+		d->field = RPM_LEAD + 8;
+	}
+	if (d->stage < 0 || off != d->next) {
+		d->stage = -1; /* a gap: only a read of the file can tell */
+		return;
+	}
+	d->next = off + len;
+	/* Pick the intro fields out as they pass. */
+	while (len && (d->stage == 0 || d->stage == 1)) {
+		uint64_t want = d->field + d->have;
+		if (off < want) {
+			size_t skip = want - off < len ? (size_t)(want - off) : len;
+			off += skip;
+			p += skip;
+			len -= skip;
+			continue;
+		}
+		d->intro[d->have++] = *p++;
+		off++;
+		len--;
+		if (d->have == sizeof(d->intro))
+			intro_done(d);
+	}
+	if (d->stage != 2 || !len)
+		return;
+	if (off < d->payload_off) {
+		size_t skip = d->payload_off - off < len ? (size_t)(d->payload_off - off) : len;
+		p += skip;
+		len -= skip;
+	}
+	if (len)
+		azl_sha256_update(d->h, p, len);
+}
+
+/* The streamed digest of the payload from off on, if it covered exactly
+ * that and the whole file: 0 with hex set, else -1. */
+static int streamed_digest(struct azl_rpm_payload *pre, const char *rpm_path,
+			   uint64_t off, char hex[65])
+{
+	struct stat st;
+
+	if (!pre || pre->stage != 2 || pre->payload_off != off ||
+	    stat(rpm_path, &st) < 0 || (uint64_t)st.st_size != pre->next)
+		return -1;
+	azl_sha256_final(pre->h, hex);
+	pre->h = NULL;
+	return 0;
+}
+
 /* Compare the payload with the digest its (verified) header states, and
  * add rpm's own report line for the result.  Returns 1 when the header
  * states none (rpm must check the package its full way), 0 on a match,
  * -1 on a mismatch. */
-static int check_payload(const char *rpm_path, struct azl_buf *report)
+static int check_payload(const char *rpm_path, struct azl_rpm_payload *pre,
+			 struct azl_buf *report)
 {
 	char want[65], got[65];
 	uint64_t off = 0;
@@ -281,7 +380,8 @@ static int check_payload(const char *rpm_path, struct azl_buf *report)
 
 	if (r <= 0)
 		return 1;
-	r = azl_sha256_file_from(rpm_path, off, got, NULL, NULL);
+	r = streamed_digest(pre, rpm_path, off, got) == 0 ? 0 :
+		azl_sha256_file_from(rpm_path, off, got, NULL, NULL);
 	if (r < 0) {
 		azl_buf_addf(report, "    Payload SHA256 digest: BAD (read: %s)\n",
 			     strerror(-r));
@@ -362,6 +462,13 @@ static void explain(const char *report, char *why, size_t len)
 int azl_rpmsig_verify(struct azl_keyring *k, const char *rpm_path,
 		      const char *label, struct azl_err *err)
 {
+	return azl_rpmsig_verify_streamed(k, rpm_path, label, NULL, err);
+}
+
+int azl_rpmsig_verify_streamed(struct azl_keyring *k, const char *rpm_path,
+			       const char *label, struct azl_rpm_payload *pre,
+			       struct azl_err *err)
+{
 	struct azl_buf report = AZL_BUF_INIT;
 	char why[512];
 	int rc, p, r = 0;
@@ -369,13 +476,17 @@ int azl_rpmsig_verify(struct azl_keyring *k, const char *rpm_path,
 	/* rpm checks the header (signature, SHA256 digest); the payload
 	 * against the header's SHA256 payload digest is ours (see the top of
 	 * the file), and the legacy MD5 and header SHA1 add nothing then.
+	 * NEEDPAYLOAD leaves out every item spanning the payload, so rpm
+	 * does not read it (as rpmReadPackageFile, which dnf's check runs,
+	 * does not); a package signed only over header and payload (V3)
+	 * shows no header signature and takes the full check below.
 	 * rpm's status counts the items left out as missing, so the header's
 	 * verdict is read from its per-item report.  Anything else (a failed
 	 * or older header, no SHA256 payload digest) gets rpm's full check,
 	 * whose report also says what failed. */
-	rpm_verify(k, rpm_path, RPMVSF_NOMD5 | RPMVSF_NOSHA1HEADER |
-		   RPMVSF_NOPAYLOAD, &report);
-	p = header_verified(azl_buf_str(&report)) ? check_payload(rpm_path, &report) : 1;
+	rpm_verify(k, rpm_path, RPMVSF_NEEDPAYLOAD | RPMVSF_NOMD5 |
+		   RPMVSF_NOSHA1HEADER | RPMVSF_NOPAYLOAD, &report);
+	p = header_verified(azl_buf_str(&report)) ? check_payload(rpm_path, pre, &report) : 1;
 	rc = p < 0;
 	if (p > 0) {
 		azl_buf_reset(&report);
@@ -391,5 +502,7 @@ int azl_rpmsig_verify(struct azl_keyring *k, const char *rpm_path,
 			     rpm_path, why);
 	}
 	azl_buf_release(&report);
+	if (pre)
+		azl_rpm_payload_release(pre);
 	return r;
 }

@@ -109,6 +109,76 @@ static void *verify_often(void *arg)
 	return NULL;
 }
 
+/* Show the tap the bytes of `shown` in pieces of varying size (skipping
+ * the piece at `gap_at`, when non-zero), then check `path` with it. */
+static int verify_streamed(struct azl_keyring *k, const char *path,
+			   const char *shown, size_t gap_at, struct azl_err *err)
+{
+	static const size_t sizes[] = { 1, 7, 95, 4096, 13, 65536, 262144 };
+	struct azl_rpm_payload d = { 0 };
+	char *data = NULL;
+	size_t len = 0, off = 0;
+
+	CHECK(azl_read_file(shown, 0, &data, &len, err) == 0);
+	for (size_t i = 0; data && off < len; i++) {
+		size_t n = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+		if (n > len - off)
+			n = len - off;
+		if (!gap_at || off != gap_at)
+			azl_rpm_payload_feed(&d, off, data + off, n);
+		off += n;
+	}
+	free(data);
+	return azl_rpmsig_verify_streamed(k, path, "pkg-1-1.noarch", &d, err);
+}
+
+/* The payload digest gathered from the stream stands in for a second read
+ * of the file. */
+static void test_streamed(struct azl_keyring *k, const char *good)
+{
+	struct azl_err err = { 0 };
+	struct azl_rpm_payload d = { 0 };
+	char *bad = corrupt_copy(good), *data = NULL;
+	size_t len = 0;
+
+	CHECK(verify_streamed(k, good, good, 0, &err) == 0);
+	/* A corrupted download: what was streamed is what was written. */
+	CHECK(verify_streamed(k, bad, bad, 0, &err) < 0);
+	CHECK_CONTAINS(err.msg, "digest mismatch (corrupted payload)");
+	/* The streamed digest is what is compared, not the file read again:
+	 * a good file judged by a corrupted stream fails. */
+	CHECK(verify_streamed(k, good, bad, 0, &err) < 0);
+	CHECK_CONTAINS(err.msg, "digest mismatch (corrupted payload)");
+	/* A gap in what was shown (the piece at 4212, see the sizes): the
+	 * file is read instead, so even a corrupted stream does not count. */
+	CHECK(verify_streamed(k, good, bad, 4212, &err) == 0);
+	CHECK(verify_streamed(k, good, bad, 103, &err) == 0);
+	/* Starting over at offset 0 forgets what came before. */
+	CHECK(azl_read_file(bad, 0, &data, &len, &err) == 0);
+	if (data) {
+		azl_rpm_payload_feed(&d, 0, data, len);
+		free(data);
+		data = NULL;
+	}
+	CHECK(azl_read_file(good, 0, &data, &len, &err) == 0);
+	if (data) {
+		azl_rpm_payload_feed(&d, 0, data, len / 2);
+		azl_rpm_payload_feed(&d, len / 2, data + len / 2, len - len / 2);
+	}
+	CHECK(azl_rpmsig_verify_streamed(k, good, "p", &d, &err) == 0);
+	/* Shown only part of the file: the file is read instead. */
+	if (data)
+		azl_rpm_payload_feed(&d, 0, data, len - 1);
+	CHECK(azl_rpmsig_verify_streamed(k, good, "p", &d, &err) == 0);
+	/* Not an RPM at all: the tap gives up, rpm names the problem. */
+	azl_rpm_payload_feed(&d, 0, "not a package, only some text here", 34);
+	CHECK(azl_rpmsig_verify_streamed(k, "/etc/hostname", "p", &d, &err) < 0);
+	CHECK_CONTAINS(err.msg, "not a readable RPM package");
+	free(data);
+	unlink(bad);
+	free(bad);
+}
+
 static void test_threads(struct azl_keyring *k, const char *path)
 {
 	pthread_t th[4];
@@ -179,6 +249,7 @@ int main(void)
 	check_fails(a, bad, "bad signature");
 	unlink(bad);
 	test_threads(a, good);
+	test_streamed(a, good);
 	check_fails(a, "/etc/hostname", "not a readable RPM package");
 
 	/* One file holding two keys accepts both signers. */
