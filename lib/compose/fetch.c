@@ -82,6 +82,7 @@ struct xfer {
 	int attempts;
 	int restarted;            /* one clean restart after a bad resume */
 	int sink_err;             /* errno from the sink; never retried */
+	int too_big;              /* more bytes than expected; never retried */
 	int reported;             /* opts->done called */
 	int64_t next_try_ms;
 	char curl_err[CURL_ERROR_SIZE];
@@ -485,7 +486,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 	}
 	if ((x->it->size && x->got + n > x->it->size) ||
 	    (x->mem && x->got + n > x->max_size)) {
-		x->sink_err = EFBIG;
+		x->too_big = 1;
 		return 0;
 	}
 	if (!x->on_pool)
@@ -727,8 +728,8 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 			pool_give(x->pool, x->wbuf);
 		x->wbuf = NULL;
 	}
-	if (x->sink_err) {
-		if (x->sink_err == EFBIG)
+	if (x->too_big || x->sink_err) {
+		if (x->too_big)
 			xfail(x, EFBIG, "larger than expected (%llu bytes)",
 			      (unsigned long long)(x->it->size ? x->it->size
 						   : x->max_size));
@@ -789,6 +790,7 @@ static void attempt_start(struct xfer *x, CURLM *m)
 	x->attempts++;
 	x->started = 0;
 	x->sink_err = 0;
+	x->too_big = 0;
 	x->curl_err[0] = '\0';
 	x->resume_from = x->got;
 	if (x->got)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -297,6 +298,42 @@ static void test_large_serial(void)
 	free(big);
 }
 
+/* A failing write (here: past RLIMIT_FSIZE, EFBIG, which once read as
+ * "larger than expected") fails the item, naming the file and the error,
+ * not retried, and the partial file is gone.  In a child, so the limit
+ * stays there. */
+static void test_write_error(void)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	if (pid == 0) {
+		struct azl_fetch_opts o;
+		struct azl_err err = { 0 };
+		struct rlimit rl = { 600 << 10, 600 << 10 };
+		char *url = azl_xasprintf("file://%s/big", dir);
+		char *dest = azl_xasprintf("%s/toolarge", dir);
+		struct stat st;
+		char want[65];
+
+		signal(SIGXFSZ, SIG_IGN);
+		CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
+		CHECK(azl_sha256_file(url + 7, want, NULL, &err) == 0);
+		opts_fast(&o);
+		CHECK(azl_fetch_to_file(&o, url, dest, want, (uint64_t)5 << 20, "big-1", &err) < 0);
+		CHECK_CONTAINS(err.msg, "big-1");
+		CHECK_CONTAINS(err.msg, dest);
+		CHECK_CONTAINS(err.msg, strerror(EFBIG));
+		CHECK(!strstr(err.msg, "attempts"));
+		CHECK(stat(dest, &st) < 0);
+		free(url);
+		free(dest);
+		_exit(t_fail ? 1 : 0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	char *blob;
@@ -311,6 +348,7 @@ int main(void)
 	test_file_urls();
 	test_file_resume();
 	test_large_serial();
+	test_write_error();
 	test_http_many();
 	char *cmd = azl_xasprintf("rm -rf %s", dir);
 	if (system(cmd) != 0)
