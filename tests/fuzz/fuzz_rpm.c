@@ -1,11 +1,15 @@
 /* One .rpm through rpmread.h: the header (NEVRA, files, hardlink sets,
- * %caps texts, scriptlets, triggers) and the payload stream.  Checked: file
+ * %caps texts, scriptlets, triggers) and the payload stream; and through
+ * rpmsig.h's streamed payload digest, whole and in pieces, which must
+ * agree (payload offset and digest).  Checked: file
  * and hardlink indexes stay in range, and a payload that ends cleanly had
  * every entry at the size its header gives.  (A truncated entry reads as
  * a short one, azl_payload_read returning 0; the error comes from the next
  * azl_payload_next, and install.c compares size and digest per entry.) */
+#include "base/hash.h"
 #include "compose/rpmread.h"
 #include "fuzz.h"
+#include "sign/rpmsig.h"
 
 /* Bytes read from one input's payload at most: a small input can expand
  * to gigabytes, and that is the decompressor's business, not ours. */
@@ -92,6 +96,34 @@ static void rpm_payload(struct azl_rpm *r)
 	azl_payload_close(p);
 }
 
+/* The streamed payload digest does not depend on how the bytes were cut. */
+static void payload_tap(const uint8_t *data, size_t size)
+{
+	struct azl_rpm_payload whole = { 0 }, cut = { 0 };
+	size_t step = 1 + (size ? data[size - 1] % 251 : 0);
+	char a[65], b[65];
+
+	azl_rpm_payload_feed(&whole, 0, data, size);
+	for (size_t off = 0; off < size || off == 0; off += step) {
+		size_t n = size - off < step ? size - off : step;
+		azl_rpm_payload_feed(&cut, off, data + off, n);
+		if (!size)
+			break;
+	}
+	if (whole.stage != cut.stage || whole.payload_off != cut.payload_off ||
+	    (whole.stage >= 0 && (whole.next != size || cut.next != size)))
+		azl_fuzz_fail("streamed payload digest", "depends on the cuts");
+	if (whole.stage == 2) {
+		azl_sha256_final(whole.h, a);
+		azl_sha256_final(cut.h, b);
+		whole.h = cut.h = NULL;
+		if (strcmp(a, b))
+			azl_fuzz_fail("streamed payload digest", "differs between cuts");
+	}
+	azl_rpm_payload_release(&whole);
+	azl_rpm_payload_release(&cut);
+}
+
 int azl_fuzz_rpm(const uint8_t *data, size_t size)
 {
 	const char *path = azl_fuzz_file("pkg.rpm", data, size);
@@ -108,6 +140,7 @@ int azl_fuzz_rpm(const uint8_t *data, size_t size)
 		rpm_payload(r);
 	}
 	azl_rpm_close(r);
+	payload_tap(data, size);
 	return 0;
 }
 
