@@ -27,6 +27,7 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "compose/fsmodel.h"
+#include "compose/rpmread.h"
 
 /* rpm's secondary indexes, in rpm's order (newRpmdb() dbiTags): tables
  * are created and filled in this order, which fixes the page layout. */
@@ -177,9 +178,12 @@ static int create_schema(struct azl_rpmdb *db, struct azl_err *err)
  * empty keyring keeps librpm from opening the host's rpm database. */
 static rpmts header_reader(void)
 {
-	rpmts ts = rpmtsCreate();
-	rpmKeyring kr = rpmKeyringNew();
+	rpmts ts;
+	rpmKeyring kr;
 
+	azl_rpm_config_init();
+	ts = rpmtsCreate();
+	kr = rpmKeyringNew();
 	rpmtsSetKeyring(ts, kr);
 	rpmKeyringFree(kr);
 	rpmtsSetVSFlags(ts, RPMVSF_MASK_NODIGESTS | RPMVSF_MASK_NOSIGNATURES);

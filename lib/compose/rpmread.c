@@ -49,12 +49,19 @@ struct azl_payload {
 
 static atomic_uint_least64_t payload_opens;
 static pthread_once_t rpm_once = PTHREAD_ONCE_INIT;
+static int rpm_config_rc;
 
 /* rpmio needs its crypto and macro state once per process; the host's rpm
  * configuration never reaches an output (we only read). */
 static void rpm_init(void)
 {
-	rpmReadConfigFiles(NULL, NULL);
+	rpm_config_rc = rpmReadConfigFiles(NULL, NULL);
+}
+
+int azl_rpm_config_init(void)
+{
+	pthread_once(&rpm_once, rpm_init);
+	return rpm_config_rc;
 }
 
 static char *make_nevra(Header h)
@@ -335,7 +342,7 @@ int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err)
 	struct azl_rpm *r = azl_xcalloc(1, sizeof(*r));
 	int rc = 0;
 
-	pthread_once(&rpm_once, rpm_init);
+	azl_rpm_config_init();
 	r->path = azl_xstrdup(path);
 	rc = check_headers(path, err);
 	if (rc < 0)

@@ -73,6 +73,11 @@ struct azl_rpm_info {
 	size_t ntriggers;
 };
 
+/* librpm's process-wide configuration (rpmrc, macros), read once by
+ * whichever caller comes first (package reading, signature checks, the
+ * rpmdb writer); safe from any thread.  0, or rpmReadConfigFiles' status. */
+int azl_rpm_config_init(void);
+
 /* Open a package and read its header.  *out freed with azl_rpm_close.
  * A file that is not an rpm is bad input naming the path. */
 int azl_rpm_open(const char *path, struct azl_rpm **out, struct azl_err *err);

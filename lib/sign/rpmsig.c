@@ -31,20 +31,14 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "base/hash.h"
+#include "compose/rpmread.h"
 
 struct azl_keyring {
 	rpmKeyring kr;
 };
 
-static pthread_once_t rpm_once = PTHREAD_ONCE_INIT;
-static int rpm_init_rc;
 /* Guards the log state below. */
 static pthread_mutex_t rpm_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void rpm_init(void)
-{
-	rpm_init_rc = rpmReadConfigFiles(NULL, NULL);
-}
 
 /* Add one armoured key block (and its subkeys) to the keyring. */
 static int add_armored(rpmKeyring kr, const char *armor, const char *path,
@@ -110,8 +104,7 @@ int azl_keyring_load(const char *const *key_paths, size_t n,
 	struct azl_keyring *k;
 	int r = 0;
 
-	pthread_once(&rpm_once, rpm_init);
-	if (rpm_init_rc != 0)
+	if (azl_rpm_config_init() != 0)
 		return azl_errf(err, -EIO, "cannot initialise librpm");
 	k = azl_xcalloc(1, sizeof(*k));
 	k->kr = rpmKeyringNew();

@@ -111,4 +111,13 @@ sed -i 's/compression: gzip/compression: zstd/' img.yaml
 assert_exit 0 "$AZL" -q build img.yaml -o outz --cache-dir "$t/cache"
 skopeo inspect --raw oci-archive:outz/img.oci.tar | grep -q 'tar+zstd' || fail "zstd layer media type missing"
 skopeo inspect oci-archive:outz/img.oci.tar >/dev/null
+
+# librpm's configuration is read once per process, though a cold build
+# checks signatures, reads packages and writes the rpmdb.
+command -v strace >/dev/null || fail "strace is needed (scripts/install-deps.sh)"
+# (LeakSanitizer cannot run under ptrace: no leak check in this run.)
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	strace -f -qq -o "$t/opens" -e trace=open,openat "$AZL" -q build img.yaml -o outs \
+	--cache-dir "$t/cache-cold" >/dev/null || fail "traced build"
+assert_eq "$(grep -c '"/usr/lib/rpm/macros"' "$t/opens")" 1 "reads of rpm's macros"
 echo "ok"
