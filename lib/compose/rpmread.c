@@ -124,14 +124,9 @@ static int read_header(const char *path, FD_t fd, Header *h,
  * librpm refuses absurd headers too, but prints its reason on stderr and
  * returns a bare failure.  These are its own limits (rpm 4.18,
  * lib/header.c: signature header 32 tags and 64 MiB, main header 0xffff
- * tags and 256 MiB, 0xfffff values per array), checked here so the error
- * names the package and the field, and nothing is allocated for a count a
- * hostile file merely declares. */
-#define LEAD_SIZE 96
-#define SIG_TAGS_MAX 32u
-#define SIG_DATA_MAX (64u << 20)
-#define HDR_TAGS_MAX 0xffffu
-#define HDR_DATA_MAX 0x0fffffffu
+ * tags and 256 MiB, rpmread.h; 0xfffff values per array), checked here so
+ * the error names the package and the field, and nothing is allocated for
+ * a count a hostile file merely declares. */
 #define ARRAY_MAX 0xfffffu
 #define TYPE_MAX 9u /* RPM_I18NSTRING_TYPE */
 
@@ -142,12 +137,6 @@ struct hdr_scan {
 	uint64_t fsize;
 	uint64_t at;     /* offset of the header being checked */
 };
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
 
 static int read_at(struct hdr_scan *s, void *buf, size_t n, uint64_t at)
 {
@@ -202,8 +191,8 @@ static int file_count(struct hdr_scan *s, const char *what,
 {
 	*fc = 0;
 	for (uint32_t i = 0; i < il; i++)
-		if (be32(idx + (size_t)i * 16) == RPMTAG_BASENAMES)
-			*fc = be32(idx + (size_t)i * 16 + 12);
+		if (azl_rpm_be32(idx + (size_t)i * 16) == RPMTAG_BASENAMES)
+			*fc = azl_rpm_be32(idx + (size_t)i * 16 + 12);
 	if (*fc > ARRAY_MAX)
 		return azl_err_input(err, "%s: %s declares %u files (tag Basenames), more than the %u rpm accepts",
 				     s->who, what, *fc, ARRAY_MAX);
@@ -237,8 +226,8 @@ static int check_entry(struct hdr_scan *s, const char *what,
 		       const unsigned char *e, uint32_t dl, uint32_t fc,
 		       struct azl_err *err)
 {
-	uint32_t tag = be32(e), type = be32(e + 4), off = be32(e + 8),
-		 count = be32(e + 12);
+	uint32_t tag = azl_rpm_be32(e), type = azl_rpm_be32(e + 4);
+	uint32_t off = azl_rpm_be32(e + 8), count = azl_rpm_be32(e + 12);
 
 	if (type > TYPE_MAX || off >= dl || count == 0)
 		return azl_err_input(err, "%s: %s tag %s (%u): bad entry (type %u, offset %u, count %u, data %u bytes)",
@@ -290,15 +279,15 @@ static int check_header(struct hdr_scan *s, const char *what, uint32_t tmax,
 	if (read_at(s, intro, sizeof(intro), s->at) < 0 || memcmp(intro, magic, 4))
 		return azl_err_input(err, "%s: no %s at offset %llu (bad magic or truncated)",
 				     s->who, what, (unsigned long long)s->at);
-	il = be32(intro + 8);
-	dl = be32(intro + 12);
+	il = azl_rpm_be32(intro + 8);
+	dl = azl_rpm_be32(intro + 12);
 	if (il == 0 || il > tmax)
 		return azl_err_input(err, "%s: %s declares %u tags (the limit is %u)",
 				     s->who, what, il, tmax);
 	if (dl > dmax)
 		return azl_err_input(err, "%s: %s declares %u bytes of data (the limit is %u)",
 				     s->who, what, dl, dmax);
-	end = s->at + 16 + (uint64_t)il * 16 + dl;
+	end = azl_rpm_header_end(s->at, il, dl);
 	if (end > s->fsize)
 		return azl_err_input(err, "%s: %s declares %u tags and %u bytes of data, but the file ends %llu bytes short",
 				     s->who, what, il, dl,
@@ -312,8 +301,8 @@ static int check_header(struct hdr_scan *s, const char *what, uint32_t tmax,
 static int check_headers(const char *path, struct azl_err *err)
 {
 	static const unsigned char lmagic[4] = { 0xed, 0xab, 0xee, 0xdb };
-	struct hdr_scan s = { .path = path, .at = LEAD_SIZE };
-	unsigned char lead[LEAD_SIZE];
+	struct hdr_scan s = { .path = path, .at = AZL_RPM_LEAD_SIZE };
+	unsigned char lead[AZL_RPM_LEAD_SIZE];
 	struct stat st;
 	int rc = 0;
 
@@ -328,10 +317,12 @@ static int check_headers(const char *path, struct azl_err *err)
 	}
 	s.fsize = (uint64_t)st.st_size;
 	lead_name(&s, lead);
-	rc = check_header(&s, "signature header", SIG_TAGS_MAX, SIG_DATA_MAX, err);
+	rc = check_header(&s, "signature header", AZL_RPM_SIG_TAGS_MAX,
+			  AZL_RPM_SIG_DATA_MAX, err);
 	s.at += (8 - s.at % 8) % 8;
 	if (rc == 0)
-		rc = check_header(&s, "header", HDR_TAGS_MAX, HDR_DATA_MAX, err);
+		rc = check_header(&s, "header", AZL_RPM_HDR_TAGS_MAX,
+				  AZL_RPM_HDR_DATA_MAX, err);
 out:
 	close(s.fd);
 	return rc;

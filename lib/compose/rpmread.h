@@ -23,6 +23,31 @@
 
 struct azl_rpm;
 
+/* The file's layout, as the header check here and fetch's streamed payload
+ * digest (sign/rpmsig.h) read it: a lead, the signature header (its end
+ * padded to 8 bytes), the main header, then the payload.  A header is a
+ * 16-byte intro (magic, 4 reserved bytes, then the big-endian tag count
+ * and data size), 16 bytes of index per tag, and the data.  The limits are
+ * librpm's own (rpm 4.18, lib/header.c). */
+#define AZL_RPM_LEAD_SIZE 96
+#define AZL_RPM_SIG_TAGS_MAX 32u
+#define AZL_RPM_SIG_DATA_MAX (64u << 20)
+#define AZL_RPM_HDR_TAGS_MAX 0xffffu
+#define AZL_RPM_HDR_DATA_MAX 0x0fffffffu
+
+static inline uint32_t azl_rpm_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Where a header starting at `at` with tag count il and data size dl
+ * ends. */
+static inline uint64_t azl_rpm_header_end(uint64_t at, uint32_t il, uint32_t dl)
+{
+	return at + 16 + 16 * (uint64_t)il + dl;
+}
+
 /* One file as the header describes it.  Strings point into the azl_rpm
  * and stay valid until azl_rpm_close. */
 struct azl_rpm_file {

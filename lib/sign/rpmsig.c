@@ -263,19 +263,6 @@ static int header_verified(const char *report)
 	return sig && digest && !bad;
 }
 
-/* An RPM file starts with a 96-byte lead; each header (signature, then
- * main, the first padded to 8 bytes) with a 16-byte intro: magic, 4
- * reserved bytes, then the big-endian index entry count and data size.
- * The limits are rpm's own (hdrchkTags, hdrchkData). */
-#define RPM_LEAD 96
-#define HDR_MAX_TAGS 0xffffu
-#define HDR_MAX_DATA 0x0fffffffu
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 void azl_rpm_payload_release(struct azl_rpm_payload *d)
 {
 	char dummy[65];
@@ -285,14 +272,17 @@ void azl_rpm_payload_release(struct azl_rpm_payload *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* A header intro's sizes are in: where the next part starts. */
+/* A header intro's sizes are in (the file's layout: compose/rpmread.h):
+ * where the next part starts.  d->field is 8 bytes into the header. */
 static void intro_done(struct azl_rpm_payload *d)
 {
-	uint32_t il = be32(d->intro), dl = be32(d->intro + 4);
-	uint64_t end = d->field + 8 + 16 * (uint64_t)il + dl;
+	uint32_t il = azl_rpm_be32(d->intro), dl = azl_rpm_be32(d->intro + 4);
+	uint64_t end = azl_rpm_header_end(d->field - 8, il, dl);
+	int sig = d->stage == 0;
 
 	d->have = 0;
-	if (il > HDR_MAX_TAGS || dl > HDR_MAX_DATA) {
+	if (il > (sig ? AZL_RPM_SIG_TAGS_MAX : AZL_RPM_HDR_TAGS_MAX) ||
+	    dl > (sig ? AZL_RPM_SIG_DATA_MAX : AZL_RPM_HDR_DATA_MAX)) {
 		d->stage = -1;
 	} else if (d->stage == 0) {
 		d->field = ((end + 7) & ~(uint64_t)7) + 8;
@@ -311,7 +301,7 @@ void azl_rpm_payload_feed(void *ctx, uint64_t off, const void *data, size_t len)
 
 	if (off == 0) {
 		azl_rpm_payload_release(d);
-		d->field = RPM_LEAD + 8;
+		d->field = AZL_RPM_LEAD_SIZE + 8;
 	}
 	if (d->stage < 0 || off != d->next) {
 		d->stage = -1; /* a gap: only a read of the file can tell */
