@@ -124,6 +124,14 @@ static void feed(struct xfer *x, uint64_t off, const void *p, size_t n)
 		x->it->tap(x->it->tap_ctx, off, p, n);
 }
 
+/* Return a buffer to the free list.  p->mu held. */
+static void free_buf(struct hash_pool *p, struct wbuf *b)
+{
+	b->next = p->free;
+	p->free = b;
+	pthread_cond_broadcast(&p->idle);
+}
+
 /* Hash every queued buffer of x, then finish its digest if asked.  Called
  * and returns with p->mu held. */
 static void hash_queued(struct hash_pool *p, struct xfer *x)
@@ -138,9 +146,7 @@ static void hash_queued(struct hash_pool *p, struct xfer *x)
 		pthread_mutex_unlock(&p->mu);
 		feed(x, b->off, b->data, b->len);
 		pthread_mutex_lock(&p->mu);
-		b->next = p->free;
-		p->free = b;
-		pthread_cond_broadcast(&p->idle);
+		free_buf(p, b);
 	}
 	if (x->want_final) {
 		x->want_final = 0;
@@ -244,9 +250,7 @@ static struct wbuf *pool_take(struct hash_pool *p)
 static void pool_give(struct hash_pool *p, struct wbuf *b)
 {
 	pthread_mutex_lock(&p->mu);
-	b->next = p->free;
-	p->free = b;
-	pthread_cond_broadcast(&p->idle);
+	free_buf(p, b);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -263,7 +267,6 @@ static void pool_submit(struct hash_pool *p, struct xfer *x, struct wbuf *b)
 			x->qhead = b;
 		x->qtail = b;
 	} else {
-		x->hashed = 0;
 		x->want_final = 1;
 	}
 	if (!x->queued && !x->busy) {
