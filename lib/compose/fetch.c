@@ -115,13 +115,20 @@ struct hash_pool {
 };
 
 /* The bytes of x from off onwards, in order: the digest and the item's tap
- * see them. */
+ * see them, and a digest the tap asks for is computed with x's own. */
 static void feed(struct xfer *x, uint64_t off, const void *p, size_t n)
 {
-	if (x->h)
-		azl_sha256_update(x->h, p, n);
+	struct azl_sha256 *t = NULL;
+	size_t from = 0;
+
 	if (x->it->tap)
-		x->it->tap(x->it->tap_ctx, off, p, n);
+		t = x->it->tap(x->it->tap_ctx, off, p, n, &from);
+	if (t && x->h)
+		azl_sha256_update2(x->h, p, n, t, (const char *)p + from, n - from);
+	else if (t)
+		azl_sha256_update(t, (const char *)p + from, n - from);
+	else if (x->h)
+		azl_sha256_update(x->h, p, n);
 }
 
 /* Return a buffer to the free list.  p->mu held. */

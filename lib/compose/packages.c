@@ -282,7 +282,7 @@ static void items_init(struct pkgs_ctx *x, struct azl_fetch_item *items,
 		items[i].size = qs[i].p->size;
 		/* The signature check will want the payload's digest. */
 		if (x->m->repos[qs[i].repo].gpgcheck) {
-			items[i].tap = azl_rpm_payload_feed;
+			items[i].tap = azl_rpm_payload_tap;
 			items[i].tap_ctx = &qs[i].pay;
 		}
 	}

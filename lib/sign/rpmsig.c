@@ -294,7 +294,8 @@ static void intro_done(struct azl_rpm_payload *d)
 	}
 }
 
-void azl_rpm_payload_feed(void *ctx, uint64_t off, const void *data, size_t len)
+struct azl_sha256 *azl_rpm_payload_tap(void *ctx, uint64_t off, const void *data,
+				       size_t len, size_t *from)
 {
 	struct azl_rpm_payload *d = ctx;
 	const unsigned char *p = data;
@@ -305,7 +306,7 @@ void azl_rpm_payload_feed(void *ctx, uint64_t off, const void *data, size_t len)
 	}
 	if (d->stage < 0 || off != d->next) {
 		d->stage = -1; /* a gap: only a read of the file can tell */
-		return;
+		return NULL;
 	}
 	d->next = off + len;
 	/* Pick the intro fields out as they pass. */
@@ -325,14 +326,26 @@ void azl_rpm_payload_feed(void *ctx, uint64_t off, const void *data, size_t len)
 			intro_done(d);
 	}
 	if (d->stage != 2 || !len)
-		return;
+		return NULL;
 	if (off < d->payload_off) {
 		size_t skip = d->payload_off - off < len ? (size_t)(d->payload_off - off) : len;
 		p += skip;
 		len -= skip;
 	}
-	if (len)
-		azl_sha256_update(d->h, p, len);
+	if (!len)
+		return NULL;
+	*from = (size_t)(p - (const unsigned char *)data);
+	return d->h;
+}
+
+void azl_rpm_payload_feed(struct azl_rpm_payload *d, uint64_t off,
+			  const void *data, size_t len)
+{
+	size_t from = 0;
+	struct azl_sha256 *h = azl_rpm_payload_tap(d, off, data, len, &from);
+
+	if (h)
+		azl_sha256_update(h, (const char *)data + from, len - from);
 }
 
 /* The streamed digest of the payload from off on, if it covered exactly

@@ -41,8 +41,13 @@ struct azl_rpm_payload {
 	struct azl_sha256 *h;
 };
 
-/* Tap for azl_fetch_item: ctx is a struct azl_rpm_payload. */
-void azl_rpm_payload_feed(void *ctx, uint64_t off, const void *data, size_t len);
+/* Tap for azl_fetch_item: ctx is a struct azl_rpm_payload.  It returns
+ * the payload digest, for data[*from..len) to be added to it, or NULL. */
+struct azl_sha256 *azl_rpm_payload_tap(void *ctx, uint64_t off, const void *data,
+				       size_t len, size_t *from);
+/* The same, adding those bytes itself. */
+void azl_rpm_payload_feed(struct azl_rpm_payload *d, uint64_t off,
+			  const void *data, size_t len);
 void azl_rpm_payload_release(struct azl_rpm_payload *d);
 
 /* 0 when rpm_path carries a valid signature from a key in k and its

@@ -37,7 +37,9 @@ static void make_payload(const char *path)
 }
 
 /* An item's tap: its own digest of what it was shown, which must be the
- * content's, in order, restarting only at offset 0. */
+ * content's, in order, restarting only at offset 0.  It hashes the first
+ * byte itself and has the fetch add the rest (from 1, then from 0), as a
+ * package's payload digest is added. */
 struct tap {
 	struct azl_sha256 *h;
 	uint64_t next;
@@ -45,7 +47,8 @@ struct tap {
 	char hex[65];
 };
 
-static void tap_fn(void *ctx, uint64_t off, const void *data, size_t len)
+static struct azl_sha256 *tap_fn(void *ctx, uint64_t off, const void *data,
+				 size_t len, size_t *from)
 {
 	struct tap *t = ctx;
 	char dummy[65];
@@ -59,10 +62,15 @@ static void tap_fn(void *ctx, uint64_t off, const void *data, size_t len)
 	}
 	if (off != t->next || !t->h) {
 		t->gaps++;
-		return;
+		return NULL;
 	}
-	azl_sha256_update(t->h, data, len);
 	t->next = off + len;
+	*from = 0;
+	if (off == 0 && len) {
+		azl_sha256_update(t->h, data, 1);
+		*from = 1;
+	}
+	return t->h;
 }
 
 static void tap_attach(struct azl_fetch_item *it, struct tap *t)
