@@ -146,5 +146,11 @@ pct() { echo "scale=0; 100 * $2 / $1" | bc -l; }
 echo "fetch ($npkgs x 1 MiB, -j 8, best of $runs, $(nproc) cores):"
 echo "fetch: azl-compose $(mbs "$off_s") MB/s | curl $(mbs "$curl_s") MB/s | ratio $(pct "$off_s" "$curl_s")% (gpgcheck off)"
 echo "fetch: azl-compose $(mbs "$on_s") MB/s | curl $(mbs "$curl_s") MB/s | ratio $(pct "$on_s" "$curl_s")% (gpgcheck on)"
+# The best of each side can come from different moments of a noisy
+# machine; the ratio within each round (curl's time over azl-compose's,
+# measured seconds apart) is steadier.  Its median, per mode:
+paired() { paste "$t/curl.times" "$1" | awk '{ print 100 * $1 / $2 }' | sort -g |
+	awk '{ r[NR] = $1 } END { printf "%.0f%% (rounds from %.0f%% to %.0f%%)", r[int((NR + 1) / 2)], r[1], r[NR] }'; }
+echo "fetch: median of the $runs rounds' ratios: $(paired "$t/off.times") (gpgcheck off), $(paired "$t/on.times") (gpgcheck on)"
 # Both sides are CPU-bound on a busy machine: say how busy it was.
 echo "fetch: load average (1/5/15 min) $load0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
