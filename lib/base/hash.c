@@ -149,6 +149,23 @@ void azl_sha256_update2(struct azl_sha256 *a, const void *pa, size_t na,
 	ni_tail(b, q, nb);
 }
 
+void azl_sha256_update_tapped(struct azl_sha256 *h, azl_sha256_tap_fn tap,
+			      void *ctx, uint64_t off, const void *data, size_t len)
+{
+	const char *p = data;
+	struct azl_sha256 *t = NULL;
+	size_t from = 0;
+
+	if (tap)
+		t = tap(ctx, off, data, len, &from);
+	if (t && h)
+		azl_sha256_update2(h, p, len, t, p + from, len - from);
+	else if (t)
+		azl_sha256_update(t, p + from, len - from);
+	else if (h)
+		azl_sha256_update(h, p, len);
+}
+
 void azl_sha256_final(struct azl_sha256 *h, char hex[65])
 {
 	unsigned char md[32];
@@ -185,8 +202,22 @@ void azl_sha256_hex(const void *data, size_t len, char hex[65])
 	azl_sha256_final(h, hex);
 }
 
-/* Bytes [pos, end) of fd into h. */
-static int hash_range(int fd, struct azl_sha256 *h, uint64_t pos, uint64_t end,
+/* Where a range of a file goes: a digest and a tap, offsets counted from
+ * the range's start. */
+struct sink {
+	struct azl_sha256 *h;
+	azl_sha256_tap_fn tap;
+	void *ctx;
+	uint64_t start;
+};
+
+static void sink_add(struct sink *s, uint64_t pos, const void *p, size_t n)
+{
+	azl_sha256_update_tapped(s->h, s->tap, s->ctx, pos - s->start, p, n);
+}
+
+/* Bytes [pos, end) of fd into s. */
+static int hash_range(int fd, struct sink *s, uint64_t pos, uint64_t end,
 		      unsigned char *buf, size_t cap)
 {
 	while (pos < end) {
@@ -194,7 +225,7 @@ static int hash_range(int fd, struct azl_sha256 *h, uint64_t pos, uint64_t end,
 		int r = azl_pread_all(fd, buf, n, pos);
 		if (r < 0)
 			return r;
-		azl_sha256_update(h, buf, n);
+		sink_add(s, pos, buf, n);
 		pos += n;
 	}
 	return 0;
@@ -203,11 +234,12 @@ static int hash_range(int fd, struct azl_sha256 *h, uint64_t pos, uint64_t end,
 /* Holes (SEEK_HOLE) are hashed as the zeros they read as, without reading
  * them: a sparse disk image is mostly holes, and reading one makes the
  * kernel clear and copy every page of it. */
-int azl_sha256_fd_range(int fd, uint64_t off, uint64_t len, char hex[65])
+static int fd_range_tapped(int fd, uint64_t off, uint64_t len,
+			   azl_sha256_tap_fn tap, void *ctx, char hex[65])
 {
 	static const unsigned char zeros[1 << 16];
 	unsigned char buf[1 << 16];
-	struct azl_sha256 *h;
+	struct sink s = { NULL, tap, ctx, off };
 	uint64_t pos = off, end = off + len, d, hole;
 	struct stat st;
 	int r = 0;
@@ -217,21 +249,26 @@ int azl_sha256_fd_range(int fd, uint64_t off, uint64_t len, char hex[65])
 		return -errno;
 	if (end < off || end > (uint64_t)st.st_size)
 		return -EIO;
-	h = azl_sha256_new();
+	s.h = azl_sha256_new();
 	while (r == 0 && pos < end) {
 		azl_next_data(fd, pos, end, &d, &hole);
 		for (uint64_t z = pos; z < d; z += sizeof(zeros))
-			azl_sha256_update(h, zeros, d - z < sizeof(zeros)
-					  ? (size_t)(d - z) : sizeof(zeros));
-		r = hash_range(fd, h, d, hole, buf, sizeof(buf));
+			sink_add(&s, z, zeros, d - z < sizeof(zeros)
+				 ? (size_t)(d - z) : sizeof(zeros));
+		r = hash_range(fd, &s, d, hole, buf, sizeof(buf));
 		pos = hole;
 	}
-	azl_sha256_final(h, hex);
+	azl_sha256_final(s.h, hex);
 	return r;
 }
 
-int azl_sha256_file_from(const char *path, uint64_t off, char hex[65],
-			 uint64_t *size, struct azl_err *err)
+int azl_sha256_fd_range(int fd, uint64_t off, uint64_t len, char hex[65])
+{
+	return fd_range_tapped(fd, off, len, NULL, NULL, hex);
+}
+
+static int file_from(const char *path, uint64_t off, azl_sha256_tap_fn tap,
+		     void *ctx, char hex[65], uint64_t *size, struct azl_err *err)
 {
 	struct stat st;
 	int r, fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -249,7 +286,7 @@ int azl_sha256_file_from(const char *path, uint64_t off, char hex[65],
 				path, (unsigned long long)off,
 				(unsigned long long)st.st_size);
 	}
-	r = azl_sha256_fd_range(fd, off, (uint64_t)st.st_size - off, hex);
+	r = fd_range_tapped(fd, off, (uint64_t)st.st_size - off, tap, ctx, hex);
 	close(fd);
 	if (r < 0)
 		return azl_errf(err, r, "%s: read: %s", path, strerror(-r));
@@ -258,8 +295,20 @@ int azl_sha256_file_from(const char *path, uint64_t off, char hex[65],
 	return 0;
 }
 
+int azl_sha256_file_from(const char *path, uint64_t off, char hex[65],
+			 uint64_t *size, struct azl_err *err)
+{
+	return file_from(path, off, NULL, NULL, hex, size, err);
+}
+
 int azl_sha256_file(const char *path, char hex[65], uint64_t *size,
 		    struct azl_err *err)
 {
-	return azl_sha256_file_from(path, 0, hex, size, err);
+	return file_from(path, 0, NULL, NULL, hex, size, err);
+}
+
+int azl_sha256_file_tapped(const char *path, azl_sha256_tap_fn tap, void *ctx,
+			   char hex[65], uint64_t *size, struct azl_err *err)
+{
+	return file_from(path, 0, tap, ctx, hex, size, err);
 }

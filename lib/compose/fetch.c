@@ -118,17 +118,7 @@ struct hash_pool {
  * see them, and a digest the tap asks for is computed with x's own. */
 static void feed(struct xfer *x, uint64_t off, const void *p, size_t n)
 {
-	struct azl_sha256 *t = NULL;
-	size_t from = 0;
-
-	if (x->it->tap)
-		t = x->it->tap(x->it->tap_ctx, off, p, n, &from);
-	if (t && x->h)
-		azl_sha256_update2(x->h, p, n, t, (const char *)p + from, n - from);
-	else if (t)
-		azl_sha256_update(t, (const char *)p + from, n - from);
-	else if (x->h)
-		azl_sha256_update(x->h, p, n);
+	azl_sha256_update_tapped(x->h, x->it->tap, x->it->tap_ctx, off, p, n);
 }
 
 /* Return a buffer to the free list.  p->mu held. */

@@ -15,9 +15,9 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/hash.h"
 
 struct azl_fetch_item;
-struct azl_sha256;
 
 struct azl_fetch_opts {
 	int parallel;          /* concurrent transfers; 0 = 8 */
@@ -44,12 +44,8 @@ struct azl_fetch_item {
 	uint64_t size;         /* in: expected size, or 0 for unknown */
 	/* in, optional: shown the item's bytes in order before it is
 	 * reported done (resumed ones too), possibly on another thread but
-	 * never two calls at once; off is where data starts, and 0 means the
-	 * content starts over.  A tap that digests the bytes returns its
-	 * digest and sets *from: data[*from..len) is then added to it in the
-	 * same pass as the item's sha256 (azl_sha256_update2).  Else NULL. */
-	struct azl_sha256 *(*tap)(void *ctx, uint64_t off, const void *data,
-				  size_t len, size_t *from);
+	 * never two calls at once, as base/hash.h describes. */
+	azl_sha256_tap_fn tap;
 	void *tap_ctx;
 	int result;            /* out: 0 or negative errno-style code */
 	char error[512];       /* out: message naming label, URL, what failed */

@@ -127,15 +127,19 @@ static char *pkg_url(const struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 			     p->location);
 }
 
-/* The cached blob for p if its bytes still hash to its name (cheap next to
- * the signature check); a damaged one is dropped and downloaded again. */
-static char *cached_intact(struct pkgs_ctx *x, const struct azl_lock_pkg *p)
+/* The cached blob for q's package if its bytes still hash to its name; a
+ * damaged one is dropped and downloaded again.  The same read gathers the
+ * payload digest for the signature check (q->pay) when gpgcheck is on. */
+static char *cached_intact(struct pkgs_ctx *x, struct pending *q)
 {
+	const struct azl_lock_pkg *p = q->p;
 	char *blob = azl_cache_lookup(x->c, p->sha256), hex[65];
+	int gpg = x->m->repos[q->repo].gpgcheck;
 
 	if (!blob)
 		return NULL;
-	if (azl_sha256_file(blob, hex, NULL, NULL) == 0 && !strcmp(hex, p->sha256))
+	if (azl_sha256_file_tapped(blob, gpg ? azl_rpm_payload_tap : NULL, &q->pay,
+				   hex, NULL, NULL) == 0 && !strcmp(hex, p->sha256))
 		return blob;
 	azl_cache_forget(x->c, p->sha256);
 	free(blob);
@@ -163,9 +167,9 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 	 * worker threads later only read the keyrings. */
 	if (keyring_for(x, q->repo, &k, err) < 0)
 		return err->code;
-	blob = cached_intact(x, p);
+	blob = cached_intact(x, q);
 	if (blob) {
-		int r = check_sig(x, q, blob, NULL, &e);
+		int r = check_sig(x, q, blob, &q->pay, &e);
 		free(blob);
 		if (r < 0 && e.kind == AZL_ERR_INPUT) {
 			*err = e;
@@ -367,6 +371,7 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 		else if (r > 0) {
 			free(qs[n].nevra);
 			free(qs[n].url);
+			azl_rpm_payload_release(&qs[n].pay);
 			memset(&qs[n], 0, sizeof(qs[n]));
 			r = 0;
 		}

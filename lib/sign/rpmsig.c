@@ -341,11 +341,7 @@ struct azl_sha256 *azl_rpm_payload_tap(void *ctx, uint64_t off, const void *data
 void azl_rpm_payload_feed(struct azl_rpm_payload *d, uint64_t off,
 			  const void *data, size_t len)
 {
-	size_t from = 0;
-	struct azl_sha256 *h = azl_rpm_payload_tap(d, off, data, len, &from);
-
-	if (h)
-		azl_sha256_update(h, (const char *)data + from, len - from);
+	azl_sha256_update_tapped(NULL, azl_rpm_payload_tap, d, off, data, len);
 }
 
 /* The streamed digest of the payload from off on, if it covered exactly
