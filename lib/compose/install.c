@@ -3,9 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "base/par.h"
 #include "base/hash.h"
 
 #define EMPTY_SHA256 \
@@ -208,42 +207,14 @@ struct pool_ctx {
 	struct azl_objstore *store;
 	uint32_t pack_max;
 	struct job *jobs;
-	size_t n;
-	atomic_size_t next;
 };
 
-static void *worker(void *arg)
+/* The objects and records do not depend on which thread did what. */
+static void run_job(void *arg, size_t i)
 {
 	struct pool_ctx *pc = arg;
-	size_t i;
 
-	while ((i = atomic_fetch_add(&pc->next, 1)) < pc->n)
-		pc->jobs[i].rc = ensure_objects(pc->store, pc->pack_max,
-						&pc->jobs[i]);
-	return NULL;
-}
-
-/* Run every job on up to `jobs` threads; the objects and records do not
- * depend on which thread did what. */
-static void run_jobs(struct pool_ctx *pc, int jobs)
-{
-	pthread_t tid[64];
-	int nt = 0;
-
-	if (jobs <= 0) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		jobs = c > 0 ? (int)c : 1;
-	}
-	if (jobs > 64)
-		jobs = 64;
-	if ((size_t)jobs > pc->n)
-		jobs = (int)pc->n;
-	for (; nt < jobs - 1; nt++)
-		if (pthread_create(&tid[nt], NULL, worker, pc) != 0)
-			break;
-	worker(pc);
-	for (int i = 0; i < nt; i++)
-		pthread_join(tid[i], NULL);
+	pc->jobs[i].rc = ensure_objects(pc->store, pc->pack_max, &pc->jobs[i]);
 }
 
 static int phase_contents(struct azl_objstore *store,
@@ -252,7 +223,7 @@ static int phase_contents(struct azl_objstore *store,
 			  struct azl_install_result *res, struct azl_err *err)
 {
 	struct pool_ctx pc = { .store = store, .pack_max = opts->pack_max,
-			       .jobs = jobs, .n = n };
+			       .jobs = jobs };
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -265,8 +236,7 @@ static int phase_contents(struct azl_objstore *store,
 			memcpy(jobs[i].sha256, pkgs[i].sha256, 65);
 		}
 	}
-	atomic_init(&pc.next, 0);
-	run_jobs(&pc, opts->jobs);
+	azl_par_for(n, opts->jobs, run_job, &pc);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (jobs[i].rc < 0) {
 			*err = jobs[i].err;

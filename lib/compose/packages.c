@@ -19,6 +19,7 @@
 
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/par.h"
 #include "sign/rpmsig.h"
 
 /* One package on its way through download, check and insert. */
@@ -27,6 +28,11 @@ struct pending {
 	int repo;                      /* index into m->repos */
 	char *nevra, *url, *tmp;
 	struct azl_rpm_payload pay;    /* streamed payload digest (gpgcheck) */
+	/* A cached copy, checked on a thread of its own (check_cached): */
+	char *blob;                    /* its path, or NULL */
+	int intact;                    /* its bytes hash to its name */
+	int sig;                       /* check_sig's result, */
+	struct azl_err *sig_err;       /* and its error when < 0 */
 };
 
 struct pkgs_ctx {
@@ -127,33 +133,11 @@ static char *pkg_url(const struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 			     p->location);
 }
 
-/* The cached blob for q's package if its bytes still hash to its name; a
- * damaged one is dropped and downloaded again.  The same read gathers the
- * payload digest for the signature check (q->pay) when gpgcheck is on. */
-static char *cached_intact(struct pkgs_ctx *x, struct pending *q)
+/* Fill q for p and look for a cached copy; <0 on bad input. */
+static int identify(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
+		    struct pending *q, struct azl_err *err)
 {
-	const struct azl_lock_pkg *p = q->p;
-	char *blob = azl_cache_lookup(x->c, p->sha256), hex[65];
-	int gpg = x->m->repos[q->repo].gpgcheck;
-
-	if (!blob)
-		return NULL;
-	if (azl_sha256_file_tapped(blob, gpg ? azl_rpm_payload_tap : NULL, &q->pay,
-				   hex, NULL, NULL) == 0 && !strcmp(hex, p->sha256))
-		return blob;
-	azl_cache_forget(x->c, p->sha256);
-	free(blob);
-	return NULL;
-}
-
-/* Fill q for p; returns 1 when p is settled already (cached, failed or
- * missing), 0 when it needs a download, <0 on bad input. */
-static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
-		   bool offline, struct pending *q, struct azl_err *err)
-{
-	struct azl_err e = { 0 };
 	struct azl_keyring *k;
-	char *blob;
 
 	q->p = p;
 	q->repo = find_repo(x->m, p->repo);
@@ -164,23 +148,57 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 	q->nevra = azl_lock_pkg_nevra(p);
 	q->url = pkg_url(x, p, q->repo);
 	/* Load the keys now: bad key files stop us before any download, and
-	 * worker threads later only read the keyrings. */
+	 * threads later only read the keyrings. */
 	if (keyring_for(x, q->repo, &k, err) < 0)
 		return err->code;
-	blob = cached_intact(x, q);
-	if (blob) {
-		int r = check_sig(x, q, blob, &q->pay, &e);
-		free(blob);
-		if (r < 0 && e.kind == AZL_ERR_INPUT) {
-			*err = e;
-			return r;
+	q->blob = azl_cache_lookup(x->c, p->sha256);
+	return 0;
+}
+
+/* Whether the cached copy of package i still hashes to its name, and then
+ * its signature check; the same read gathers the payload digest for that
+ * check (q->pay) when gpgcheck is on.  Runs on several threads at once
+ * (azl_par_for), touching only qs[i]. */
+static void check_cached(void *ctx, size_t i)
+{
+	struct pkgs_ctx *x = ctx;
+	struct pending *q = &x->qs[i];
+	char hex[65];
+	int gpg;
+
+	if (!q->blob)
+		return;
+	gpg = x->m->repos[q->repo].gpgcheck;
+	q->intact = azl_sha256_file_tapped(q->blob, gpg ? azl_rpm_payload_tap : NULL,
+					   &q->pay, hex, NULL, NULL) == 0 &&
+		    !strcmp(hex, q->p->sha256);
+	if (!q->intact)
+		return;
+	q->sig_err = azl_xcalloc(1, sizeof(*q->sig_err));
+	q->sig = check_sig(x, q, q->blob, &q->pay, q->sig_err);
+}
+
+/* After check_cached: 1 when q is settled (cached, failed or missing), 0
+ * when it needs a download, <0 on bad input.  A damaged cached copy is
+ * dropped and downloaded again. */
+static int settle_cached(struct pkgs_ctx *x, struct pending *q, bool offline,
+			 struct azl_err *err)
+{
+	const struct azl_lock_pkg *p = q->p;
+
+	if (q->blob && q->intact) {
+		if (q->sig < 0 && q->sig_err->kind == AZL_ERR_INPUT) {
+			*err = *q->sig_err;
+			return q->sig;
 		}
-		x->st.cached += r == 0;
-		x->st.failed += r < 0;
-		event(x, p, r == 0 ? AZL_PKG_CACHED : AZL_PKG_FAILED,
-		      r == 0 ? NULL : e.msg);
+		x->st.cached += q->sig == 0;
+		x->st.failed += q->sig < 0;
+		event(x, p, q->sig == 0 ? AZL_PKG_CACHED : AZL_PKG_FAILED,
+		      q->sig == 0 ? NULL : q->sig_err->msg);
 		return 1;
 	}
+	if (q->blob)
+		azl_cache_forget(x->c, p->sha256);
 	if (offline) {
 		char *msg = azl_xasprintf("%s: not in the cache (%s)", q->nevra, q->url);
 		x->st.missing++;
@@ -199,6 +217,17 @@ static int prepare(struct pkgs_ctx *x, const struct azl_lock_pkg *p,
 		return 1;
 	}
 	return 0;
+}
+
+static void pending_release(struct pending *q)
+{
+	free(q->nevra);
+	free(q->url);
+	free(q->tmp);
+	free(q->blob);
+	free(q->sig_err);
+	azl_rpm_payload_release(&q->pay);
+	memset(q, 0, sizeof(*q));
 }
 
 /* A failed download keeps its stable temporary name for a later resume;
@@ -364,15 +393,25 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 	pthread_cond_init(&x.cv, NULL);
 	azl_err_clear(err);
 	x.keyrings = azl_xcalloc(m->nrepos + 1, sizeof(*x.keyrings));
+	x.qs = qs;
+	for (size_t i = 0; r == 0 && i < lock->npkgs; i++)
+		r = identify(&x, &lock->pkgs[i], &qs[i], err);
+	/* Cached copies are read through once each, on every core. */
+	if (r == 0)
+		azl_par_for(lock->npkgs, 0, check_cached, &x);
+	/* In lockfile order: what is settled goes, the downloads move up. */
 	for (size_t i = 0; r == 0 && i < lock->npkgs; i++) {
-		r = prepare(&x, &lock->pkgs[i], offline, &qs[n], err);
-		if (r == 0)
-			n++;
-		else if (r > 0) {
-			free(qs[n].nevra);
-			free(qs[n].url);
-			azl_rpm_payload_release(&qs[n].pay);
-			memset(&qs[n], 0, sizeof(qs[n]));
+		r = settle_cached(&x, &qs[i], offline, err);
+		if (r == 0) {
+			struct pending q = qs[i];
+			free(q.blob);
+			free(q.sig_err);
+			q.blob = NULL;
+			q.sig_err = NULL;
+			memset(&qs[i], 0, sizeof(qs[i]));
+			qs[n++] = q;
+		} else if (r > 0) {
+			pending_release(&qs[i]);
 			r = 0;
 		}
 	}
@@ -382,12 +421,8 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 		r = summarise(&x, lock->npkgs, err);
 	if (stats)
 		*stats = x.st;
-	for (size_t i = 0; i < lock->npkgs + 1; i++) {
-		free(qs[i].nevra);
-		free(qs[i].url);
-		free(qs[i].tmp);
-		azl_rpm_payload_release(&qs[i].pay);
-	}
+	for (size_t i = 0; i < lock->npkgs + 1; i++)
+		pending_release(&qs[i]);
 	for (size_t i = 0; i < m->nrepos; i++)
 		azl_keyring_free(x.keyrings[i]);
 	free(x.keyrings);
