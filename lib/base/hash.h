@@ -9,9 +9,10 @@
 
 #define AZL_SHA256_HEX_LEN 64
 
+struct azl_sha256;
+
 /* hex must hold 65 bytes. */
 void azl_sha256_hex(const void *data, size_t len, char hex[65]);
-struct azl_sha256;
 
 /* A tap is shown a stream's bytes in order as they are hashed (off is
  * where data starts; 0 starts the stream over).  A tap keeping a digest of

@@ -20,8 +20,8 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
-#include "base/par.h"
 #include "base/hash.h"
+#include "base/par.h"
 
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -163,6 +163,7 @@ static void check_cached(void *ctx, size_t i)
 {
 	struct pkgs_ctx *x = ctx;
 	struct pending *q = &x->qs[i];
+	struct azl_err e = { 0 };
 	char hex[65];
 	int gpg;
 
@@ -174,13 +175,16 @@ static void check_cached(void *ctx, size_t i)
 		    !strcmp(hex, q->p->sha256);
 	if (!q->intact)
 		return;
-	q->sig_err = azl_xcalloc(1, sizeof(*q->sig_err));
-	q->sig = check_sig(x, q, q->blob, &q->pay, q->sig_err);
+	q->sig = check_sig(x, q, q->blob, &q->pay, &e);
+	if (q->sig < 0) {
+		q->sig_err = azl_xmalloc(sizeof(*q->sig_err));
+		*q->sig_err = e;
+	}
 }
 
 /* After check_cached: 1 when q is settled (cached, failed or missing), 0
- * when it needs a download, <0 on bad input.  A damaged cached copy is
- * dropped and downloaded again. */
+ * when it needs a download (q then holds no cached copy), <0 on bad
+ * input.  A damaged cached copy is dropped and downloaded again. */
 static int settle_cached(struct pkgs_ctx *x, struct pending *q, bool offline,
 			 struct azl_err *err)
 {
@@ -197,8 +201,11 @@ static int settle_cached(struct pkgs_ctx *x, struct pending *q, bool offline,
 		      q->sig == 0 ? NULL : q->sig_err->msg);
 		return 1;
 	}
-	if (q->blob)
+	if (q->blob) {
 		azl_cache_forget(x->c, p->sha256);
+		free(q->blob);
+		q->blob = NULL;
+	}
 	if (offline) {
 		char *msg = azl_xasprintf("%s: not in the cache (%s)", q->nevra, q->url);
 		x->st.missing++;
@@ -404,10 +411,6 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 		r = settle_cached(&x, &qs[i], offline, err);
 		if (r == 0) {
 			struct pending q = qs[i];
-			free(q.blob);
-			free(q.sig_err);
-			q.blob = NULL;
-			q.sig_err = NULL;
 			memset(&qs[i], 0, sizeof(qs[i]));
 			qs[n++] = q;
 		} else if (r > 0) {
