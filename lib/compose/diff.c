@@ -781,6 +781,7 @@ out:
 struct gpt_ent {
 	char type[37], uuid[37], name[AZL_GPT_NAME_MAX + 1];
 	uint64_t first, last, attrs;
+	uint32_t slot;        /* entry number, 1-based: the N of /dev/sdaN */
 };
 
 struct disk {
@@ -833,6 +834,7 @@ static int gpt_read(struct disk *d)
 			continue;
 		d->parts = azl_xrealloc(d->parts, (d->nparts + 1) * sizeof(*d->parts));
 		struct gpt_ent *p = &d->parts[d->nparts++];
+		p->slot = i + 1;
 		guid_text(e, p->type);
 		guid_text(e + 16, p->uuid);
 		p->first = le64(e + 32);
@@ -1405,11 +1407,66 @@ static void compare_gpt_ent(struct coll *c, const char *l, const struct gpt_ent 
 		addf_vals(c, l, "attributes", (long long)a->attrs, (long long)b->attrs, false);
 }
 
+/* Whether name is set and held by exactly one of d's partitions. */
+static bool name_unique(const struct disk *d, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; *name && i < d->nparts; i++)
+		n += !strcmp(d->parts[i].name, name);
+	return n == 1;
+}
+
+/* For each of a's partitions, the index of its counterpart in b, or -1:
+ * the same name when each side has that name once (so an added, removed
+ * or reordered partition does not shift every comparison after it), then
+ * the same entry number, then the rest in order.  *b_used marks b's. */
+static void pair_parts(const struct disk *a, const struct disk *b,
+		       long *b_of_a, bool *b_used)
+{
+	for (size_t i = 0; i < a->nparts; i++) {
+		b_of_a[i] = -1;
+		if (!name_unique(a, a->parts[i].name) || !name_unique(b, a->parts[i].name))
+			continue;
+		for (size_t j = 0; j < b->nparts; j++)
+			if (!strcmp(b->parts[j].name, a->parts[i].name)) {
+				b_of_a[i] = (long)j;
+				b_used[j] = true;
+			}
+	}
+	for (size_t i = 0; i < a->nparts; i++)
+		for (size_t j = 0; b_of_a[i] < 0 && j < b->nparts; j++)
+			if (!b_used[j] && b->parts[j].slot == a->parts[i].slot) {
+				b_of_a[i] = (long)j;
+				b_used[j] = true;
+			}
+	size_t j = 0;
+	for (size_t i = 0; i < a->nparts; i++) {
+		if (b_of_a[i] >= 0)
+			continue;
+		while (j < b->nparts && b_used[j])
+			j++;
+		if (j == b->nparts)
+			break;
+		b_of_a[i] = (long)j;
+		b_used[j++] = true;
+	}
+}
+
+/* "usr-a (entry 3, 4f68bce3-...)" for a partition found on one side only. */
+static char *part_summary(const struct gpt_ent *p)
+{
+	return azl_xasprintf("%s%s(entry %u, type %s)", p->name, *p->name ? " " : "",
+			     p->slot, p->type);
+}
+
 static int compare_disks(struct coll *c, const char *label, const char *fa,
 			 const char *fb, struct disk *a, struct disk *b,
 			 struct azl_err *err)
 {
 	char *gl = azl_xasprintf("%s:gpt", label);
+	long *b_of_a = NULL;
+	bool *b_used = NULL;
 	int r = 0;
 
 	compare_footer(c, label, a, b);
@@ -1421,8 +1478,33 @@ static int compare_disks(struct coll *c, const char *label, const char *fa,
 		add(c, gl, "disk guid", a->disk_guid, b->disk_guid);
 	if (a->nparts != b->nparts)
 		addf_vals(c, gl, "partitions", (long long)a->nparts, (long long)b->nparts, false);
-	for (size_t i = 0; r == 0 && i < a->nparts && i < b->nparts; i++) {
-		const struct gpt_ent *pa = &a->parts[i], *pb = &b->parts[i];
+	b_of_a = azl_xcalloc(a->nparts + 1, sizeof(*b_of_a));
+	b_used = azl_xcalloc(b->nparts + 1, sizeof(*b_used));
+	pair_parts(a, b, b_of_a, b_used);
+	/* Labels count the first image's partitions; one only in the second
+	 * is labelled by its place there. */
+	for (size_t i = 0; i < a->nparts; i++) {
+		if (b_of_a[i] >= 0)
+			continue;
+		char *pl = azl_xasprintf("%s:partitions[%zu]", label, i);
+		char *sum = part_summary(&a->parts[i]);
+		add(c, pl, "removed", sum, "");
+		free(sum);
+		free(pl);
+	}
+	for (size_t j = 0; j < b->nparts; j++) {
+		if (b_used[j])
+			continue;
+		char *pl = azl_xasprintf("%s:partitions[%zu]", label, j);
+		char *sum = part_summary(&b->parts[j]);
+		add(c, pl, "added", "", sum);
+		free(sum);
+		free(pl);
+	}
+	for (size_t i = 0; r == 0 && i < a->nparts; i++) {
+		if (b_of_a[i] < 0)
+			continue;
+		const struct gpt_ent *pa = &a->parts[i], *pb = &b->parts[b_of_a[i]];
 		char *pl = azl_xasprintf("%s:partitions[%zu]", label, i);
 		compare_gpt_ent(c, pl, pa, pb);
 		if (pa->last >= pa->first && pb->last >= pb->first &&
@@ -1434,6 +1516,8 @@ static int compare_disks(struct coll *c, const char *label, const char *fa,
 		free(pl);
 	}
 out:
+	free(b_of_a);
+	free(b_used);
 	free(gl);
 	return r;
 }

@@ -275,18 +275,30 @@ static int make_ext4(const char *src, const char *img, const char *uuid)
 	return r;
 }
 
-/* A GPT disk (one root partition holding the ext4 image) with a VHD footer. */
-static void make_disk(const char *fs_img, const char *disk, const char *part_uuid)
+/* A GPT disk (one root partition holding the ext4 image) with a VHD footer;
+ * with extra, a second (empty) partition "data" after it on the disk whose
+ * entry comes first in the table. */
+static void make_disk_ex(const char *fs_img, const char *disk, const char *part_uuid,
+			 bool extra)
 {
 	struct azl_err err = { 0 };
-	struct azl_gpt_part p = { .first_lba = 2048, .last_lba = 2048 + 16384 - 1, .name = "root" };
-	struct azl_gpt g = { .total_sectors = 2048 + 16384 + 2048, .parts = &p, .nparts = 1 };
+	struct azl_gpt_part ps[2] = {
+		{ .first_lba = 2048 + 16384, .last_lba = 2048 + 16384 + 1023, .name = "data",
+		  .number = 1 },
+		{ .first_lba = 2048, .last_lba = 2048 + 16384 - 1, .name = "root",
+		  .number = extra ? 2 : 0 },
+	};
+	struct azl_gpt_part *pp = &ps[extra ? 0 : 1];
+	struct azl_gpt g = { .total_sectors = 2048 + 16384 + 2048, .parts = pp,
+			     .nparts = extra ? 2 : 1 };
 	unsigned char footer[AZL_VHD_FOOTER_SIZE], uuid[16] = { 1 };
 	char *data;
 	size_t len;
 
-	azl_guid_parse(AZL_GPT_TYPE_ROOT_X86_64, p.type);
-	azl_guid_parse(part_uuid, p.uuid);
+	azl_guid_parse(AZL_GPT_TYPE_ROOT_X86_64, ps[1].type);
+	azl_guid_parse(part_uuid, ps[1].uuid);
+	azl_guid_parse(AZL_GPT_TYPE_LINUX_DATA, ps[0].type);
+	azl_guid_parse("03030303-0303-0303-0303-030303030303", ps[0].uuid);
 	azl_guid_parse("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", g.disk_guid);
 	CHECK(azl_read_file(fs_img, 16u << 20, &data, &len, &err) == 0);
 	int fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -298,6 +310,11 @@ static void make_disk(const char *fs_img, const char *disk, const char *part_uui
 	CHECK(pwrite(fd, footer, sizeof(footer), (off_t)(g.total_sectors * AZL_SECTOR)) == (ssize_t)sizeof(footer));
 	close(fd);
 	free(data);
+}
+
+static void make_disk(const char *fs_img, const char *disk, const char *part_uuid)
+{
+	make_disk_ex(fs_img, disk, part_uuid, false);
 }
 
 static void test_disk(void)
@@ -359,6 +376,30 @@ static void test_disk(void)
 	azl_diff_result_release(&res);
 	CHECK(diff("d1.vhd", "d1.vhd", 0, &res) == 0 && res.total == 0);
 	azl_diff_result_release(&res);
+
+	/* A partition added ahead of root in the table: root is still paired
+	 * with root (by name), the new one is reported once, and nothing is
+	 * compared with the wrong partition. */
+	char *k3 = tpath("d3.vhd");
+	make_disk_ex(f1, k3, "01010101-0101-0101-0101-010101010101", true);
+	CHECK(diff("d1.vhd", "d3.vhd", 0, &res) == 0);
+	it = find(&res, "d1.vhd:gpt", "partitions");
+	CHECK(it && !strcmp(it->a, "1") && !strcmp(it->b, "2"));
+	it = find(&res, "d1.vhd:partitions[0]", "added");
+	CHECK(it && strstr(it->b, "data (entry 1, type ") != NULL);
+	CHECK(find(&res, "d1.vhd:partitions[0]", "name") == NULL);
+	CHECK(find(&res, "d1.vhd:partitions[0]", "first_lba") == NULL);
+	CHECK(find(&res, "d1.vhd:partitions[0]:a.txt", "content digest") == NULL);
+	CHECK(res.total == 2);
+	azl_diff_result_release(&res);
+	/* The other way round: removed, labelled by its place in the first. */
+	CHECK(diff("d3.vhd", "d1.vhd", 0, &res) == 0);
+	it = find(&res, "d3.vhd:partitions[0]", "removed");
+	CHECK(it && strstr(it->a, "data (entry 1, type ") != NULL && !*it->b);
+	CHECK(find(&res, "d3.vhd:partitions[1]", "name") == NULL);
+	CHECK(res.total == 2);
+	azl_diff_result_release(&res);
+	free(k3);
 out:
 	free(r1); free(r2); free(f1); free(f2); free(k1); free(k2);
 }
