@@ -3,10 +3,12 @@
 # `curl --parallel --parallel-max 8` over the same 100 URLs, both served by
 # tests/lib/httpd.py on 127.0.0.1 (so the server's limits weigh on both
 # sides equally).  azl-compose runs with gpgcheck on and off; each figure
-# is the best of $BENCH_RUNS interleaved runs (default 5).  azl-compose
-# does more than curl: it hashes while writing, checks sizes on insert, syncs
-# the cache once, and with gpgcheck on runs rpm's signature and payload
-# digest checks (in worker threads, overlapping the downloads).
+# is the best of $BENCH_RUNS interleaved runs (default 9: on a shared
+# 2-core machine single rounds vary by a third, and 5 left the figures
+# swinging by ~10% from run to run).  azl-compose does more than curl: it
+# hashes while writing, checks sizes on insert, makes the blobs durable
+# (syncfs) before indexing them, and with gpgcheck on runs rpm's signature
+# and payload digest checks (in worker threads, overlapping the downloads).
 #
 # The packages (100 x ~1 MiB of incompressible payload, signed with the
 # fixture key A) are generated once by a single rpmbuild of 100
@@ -19,7 +21,7 @@ build=${AZL_BUILD:-$top/build}
 case $build in /*) ;; *) build=$top/$build ;; esac
 export AZL_BUILD=$build AZL_TOP=$top
 AZL=${AZL:-$build/azl-compose}
-runs=${BENCH_RUNS:-5}
+runs=${BENCH_RUNS:-9}
 npkgs=100
 pkgs=$build/bench/fetch-pkgs
 
