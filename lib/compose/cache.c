@@ -26,6 +26,7 @@
 #include "base/buf.h"
 #include "base/fs.h"
 #include "base/hash.h"
+#include "base/sqlerr.h"
 
 struct tmp_lock {
 	char sha256[65];
@@ -80,13 +81,10 @@ static char *default_dir(void)
 
 static int db_fail(struct azl_cache *c, struct azl_err *err, const char *what)
 {
-	int ec = sqlite3_errcode(c->db), sys = sqlite3_system_errno(c->db);
+	/* "disk I/O error" alone hides the cause (a full disk, say). */
+	int sys = azl_sqlite_errno(c->db, 0);
 
-	/* "disk I/O error" alone hides the cause (a full disk, say); on
-	 * SQLITE_FULL sqlite clears the errno it saw, which was ENOSPC. */
-	if (ec == SQLITE_FULL)
-		sys = ENOSPC;
-	if (sys > 0 && (ec == SQLITE_IOERR || ec == SQLITE_FULL || ec == SQLITE_CANTOPEN))
+	if (sys)
 		return azl_errf(err, -sys, "%s/index.sqlite: %s: %s: %s", c->dir,
 				what, sqlite3_errmsg(c->db), strerror(sys));
 	return azl_errf(err, -EIO, "%s/index.sqlite: %s: %s", c->dir, what,

@@ -26,6 +26,7 @@
 
 #include "base/buf.h"
 #include "base/fs.h"
+#include "base/sqlerr.h"
 #include "compose/fsmodel.h"
 #include "compose/rpmread.h"
 
@@ -84,8 +85,13 @@ const char *const *azl_rpmdb_tables(size_t *n)
 static int sql_fail(struct azl_rpmdb *db, int rc, const char *what,
 		    struct azl_err *err)
 {
-	return azl_errf(err, -EIO, "%s: sqlite: %s: %s", db->final_path, what,
-			db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc));
+	const char *msg = db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc);
+	int sys = azl_sqlite_errno(db->sql, rc);
+
+	if (sys)
+		return azl_errf(err, -sys, "%s: sqlite: %s: %s: %s", db->final_path,
+				what, msg, strerror(sys));
+	return azl_errf(err, -EIO, "%s: sqlite: %s: %s", db->final_path, what, msg);
 }
 
 static int sql_exec(struct azl_rpmdb *db, const char *stmt,
@@ -766,8 +772,7 @@ int azl_rpmdb_commit(struct azl_rpmdb *db, struct azl_err *err)
 	rc = sqlite3_close(db->sql);
 	db->sql = NULL;
 	if (rc != SQLITE_OK) {
-		rc = azl_errf(err, -EIO, "%s: sqlite: close: %s", db->final_path,
-			      sqlite3_errstr(rc));
+		rc = sql_fail(db, rc, "close", err);
 		goto out;
 	}
 	rc = fsync_path(db->tmp_path, err);
