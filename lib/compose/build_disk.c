@@ -29,6 +29,31 @@
 
 /* A bootable disk's parts; the boot files (initramfs, UKI, ESP) are shared
  * by the VHD and the Flatcar-style disk. */
+/* An ext4 filesystem written straight into its partition by
+ * azl_emit_disk (AZL_PART_FILL); size 0 takes the partition's. */
+struct ext4_fill {
+	struct azl_fs *fs;
+	struct azl_ext4_opts eo;
+	uint64_t size;
+};
+
+static int fill_ext4(void *ctx, const char *path, uint64_t off, uint64_t room,
+		     struct azl_err *err)
+{
+	struct ext4_fill *f = ctx;
+
+	f->eo.size_bytes = f->size ? f->size : room;
+	return azl_emit_ext4_at(f->fs, &f->eo, path, off, NULL, err);
+}
+
+static void part_fill(struct azl_disk_part *p, struct ext4_fill *f, uint64_t min)
+{
+	p->source = AZL_PART_FILL;
+	p->fill = fill_ext4;
+	p->fill_ctx = f;
+	p->fill_min = min;
+}
+
 struct vhd_job {
 	const struct azl_manifest_vhd *mv;    /* NULL for flatcar */
 	const struct azl_manifest_kernel *mk; /* may be NULL */
@@ -52,7 +77,8 @@ struct vhd_job {
 	char *boot_uki;              /* host path of the UKI put on XBOOTLDR */
 	char *uki_fat;               /* the UKI's path in the ESP */
 	char *initrd;                /* host path of the initramfs */
-	char *root_img;
+	struct ext4_fill root;       /* the root filesystem, written in place */
+	uint64_t root_min;           /* and the bytes it needs */
 };
 
 static void vhd_note_host(struct build *b, const struct vhd_job *j, const char *what,
@@ -207,6 +233,8 @@ static int vhd_root(struct build *b, struct vhd_job *j, struct azl_err *err)
 	r = azl_ext4_min_size(b->fs, &eo, &min, err);
 	if (r < 0)
 		return r;
+	j->root = (struct ext4_fill){ .fs = b->fs, .eo = eo };
+	j->root_min = min;
 	if (j->mv->size < overhead + min)
 		return azl_err_input(err, "%s: outputs.vhd.size: %llu MiB is too small for this image: it needs at least %llu MiB (root filesystem %llu MiB + ESP %llu MiB + /boot %llu MiB + 2 MiB for the partition tables)",
 				     b->m->path, (unsigned long long)(j->mv->size / MIB),
@@ -214,9 +242,9 @@ static int vhd_root(struct build *b, struct vhd_job *j, struct azl_err *err)
 				     (unsigned long long)(min / MIB),
 				     (unsigned long long)(j->mv->esp_size / MIB),
 				     (unsigned long long)(j->mv->boot_size / MIB));
-	eo.size_bytes = j->mv->size - overhead;
-	j->root_img = azl_path_join(j->dir, "root.ext4");
-	return azl_emit_ext4(b->fs, &eo, j->root_img, NULL, err);
+	/* Written by azl_emit_disk into the rest of the disk: mv->size -
+	 * overhead bytes. */
+	return 0;
 }
 
 static void vhd_layout(struct build *b, struct vhd_job *j, struct azl_disk_layout *l)
@@ -245,8 +273,7 @@ static void vhd_layout(struct build *b, struct vhd_job *j, struct azl_disk_layou
 	}
 	root->label = "root"; /* type: azl_disk_root_type, by emit_vhd */
 	root->size = AZL_DISK_REST;
-	root->source = AZL_PART_IMAGE;
-	root->image = j->root_img;
+	part_fill(root, &j->root, j->root_min);
 	azl_disk_part_seed(&b->seed, esp);
 	azl_disk_part_seed(&b->seed, root);
 	memset(l, 0, sizeof(*l));
@@ -275,7 +302,6 @@ static void vhd_job_release(struct vhd_job *j)
 	free(j->boot_uki);
 	free(j->uki_fat);
 	free(j->initrd);
-	free(j->root_img);
 	free(j->cmdline_pre);
 	free(j->dir);
 }
@@ -375,7 +401,8 @@ struct flatcar_job {
 	const struct azl_manifest_flatcar *mf;
 	struct vhd_job d;            /* kernel, initramfs, UKI, ESP, parts */
 	char *usr_raw, *usr_verity;  /* work paths of the two payload files */
-	char *oem_img;              /* ROOT is d.root_img */
+	struct ext4_fill oem;        /* ROOT is d.root; both written in place */
+	struct azl_fs *oem_fs;       /* OEM's (empty) model */
 	uint64_t usr_fs_size;
 	struct azl_verity_result vr;
 	size_t ix_usr_a, ix_root;
@@ -505,11 +532,12 @@ static int flatcar_verity_sig(struct build *b, struct flatcar_job *j,
 }
 
 /* ROOT: the model without /usr's content; OEM: an empty ext4 labelled OEM. */
+/* ROOT and OEM: checked and sized here, written by azl_emit_disk into
+ * their partitions (flatcar_layout). */
 static int flatcar_root(struct build *b, struct flatcar_job *j, struct azl_err *err)
 {
 	struct azl_ext4_opts eo = { .mtime = b->sde, .label = "ROOT", .exclude_fn = not_usr };
 	struct azl_ext4_opts oo = { .mtime = b->sde, .label = "OEM" };
-	struct azl_fs *empty = azl_fs_new();
 	uint64_t min = 0;
 	int r;
 
@@ -521,19 +549,22 @@ static int flatcar_root(struct build *b, struct flatcar_job *j, struct azl_err *
 				  b->m->path, (unsigned long long)(j->mf->root_size / MIB),
 				  (unsigned long long)(min / MIB));
 	eo.size_bytes = j->mf->root_size;
+	j->d.root = (struct ext4_fill){ .fs = b->fs, .eo = eo };
 	if (r == 0)
-		r = azl_emit_ext4(b->fs, &eo, j->d.root_img, NULL, err);
+		r = azl_ext4_image_size(b->fs, &eo, &j->d.root.size, err);
+	j->d.root_min = j->d.root.size;
 	azl_seed_uuid(&b->seed, "ext4-uuid:oem", oo.uuid);
 	azl_seed_derive(&b->seed, "ext4-hash-seed:oem", oo.hash_seed, sizeof(oo.hash_seed));
 	oo.size_bytes = j->mf->oem_size;
-	struct azl_node *top = azl_fs_get(empty, "/");
+	j->oem_fs = azl_fs_new();
+	struct azl_node *top = azl_fs_get(j->oem_fs, "/");
 	if (top) {
 		top->mode = 0755;
 		top->mtime = b->sde;
 	}
+	j->oem = (struct ext4_fill){ .fs = j->oem_fs, .eo = oo };
 	if (r == 0)
-		r = azl_emit_ext4(empty, &oo, j->oem_img, NULL, err);
-	azl_fs_free(empty);
+		r = azl_ext4_image_size(j->oem_fs, &oo, &j->oem.size, err);
 	return r;
 }
 
@@ -569,13 +600,11 @@ static void flatcar_layout(struct build *b, struct flatcar_job *j, struct azl_di
 	p->tail_offset = j->usr_fs_size;
 	flatcar_part(j, 4, "USR-B", FLATCAR_TYPE_USR, j->mf->usr_size);
 	p = flatcar_part(j, 6, "OEM", FLATCAR_TYPE_DATA, j->mf->oem_size);
-	p->source = AZL_PART_IMAGE;
-	p->image = j->oem_img;
+	part_fill(p, &j->oem, j->oem.size);
 	j->ix_root = j->d.nparts;
 	j->d.root_ix = j->ix_root;
 	p = flatcar_part(j, 9, "ROOT", FLATCAR_TYPE_RESIZE, 0); /* fits its content */
-	p->source = AZL_PART_IMAGE;
-	p->image = j->d.root_img;
+	part_fill(p, &j->d.root, j->d.root_min);
 	for (size_t i = 0; i < j->d.nparts; i++)
 		azl_disk_part_seed(&b->seed, &j->d.parts[i]);
 	memset(l, 0, sizeof(*l));
@@ -608,7 +637,7 @@ static void flatcar_job_release(struct flatcar_job *j)
 	vhd_job_release(&j->d);
 	free(j->usr_raw);
 	free(j->usr_verity);
-	free(j->oem_img);
+	azl_fs_free(j->oem_fs);
 }
 
 int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
@@ -637,8 +666,6 @@ int azl_build_emit_flatcar(struct build *b, struct azl_err *err)
 	j.d.dir = azl_path_join(b->work, "flatcar");
 	j.usr_raw = azl_path_join(b->work, n_raw);
 	j.usr_verity = azl_path_join(b->work, n_verity);
-	j.d.root_img = azl_path_join(j.d.dir, "root.ext4");
-	j.oem_img = azl_path_join(j.d.dir, "oem.ext4");
 	flatcar_warn_outside(b);
 	if (!(j.d.mk && j.d.mk->initrd) && !azl_initramfs_veritysetup(b->fs))
 		azl_build_warn(b, azl_xstrdup("warning: outputs.flatcar: the image ships no veritysetup, so its generated initramfs cannot open the verity-protected /usr and refuses to boot (add cryptsetup, or name an initramfs with kernel.initrd)"));

@@ -95,6 +95,11 @@ static int content_size(const struct azl_disk_part *p, uint64_t *need,
 		if ((r = azl_fat_min_size(&p->fat, need, err)) < 0)
 			azl_err_prefix(err, "partition %s", pname(p));
 		return r;
+	case AZL_PART_FILL:
+		if (!p->fill)
+			return azl_errf(err, EINVAL, "partition %s: no writer", pname(p));
+		*need = p->fill_min;
+		return 0;
 	}
 	return azl_err_input(err, "partition %s: unknown content source %d",
 			     pname(p), (int)p->source);
@@ -264,28 +269,33 @@ out:
 	return r;
 }
 
-static int write_part(int fd, const struct azl_disk_part *p, uint64_t first,
-		      uint64_t last, const char *what, struct azl_err *err)
+static int write_part(int fd, const char *path, const struct azl_disk_part *p,
+		      uint64_t first, uint64_t last, const char *what,
+		      struct azl_err *err)
 {
 	uint64_t off = first * AZL_SECTOR, room = (last - first + 1) * AZL_SECTOR;
+	int r;
 
 	switch (p->source) {
-	case AZL_PART_IMAGE: {
-		int r = copy_image(fd, off, room, p, p->image, err);
+	case AZL_PART_IMAGE:
+		r = copy_image(fd, off, room, p, p->image, err);
 		if (r == 0 && p->tail_image)
 			r = copy_image(fd, off + p->tail_offset, room - p->tail_offset,
 				       p, p->tail_image, err);
 		return r;
-	}
 	case AZL_PART_FAT:
 		return azl_fat_write(fd, off, room, (uint32_t)first, &p->fat,
 				     what, err);
+	case AZL_PART_FILL:
+		r = p->fill(p->fill_ctx, path, off, room, err);
+		return r < 0 ? azl_err_prefix(err, "partition %s", pname(p)) : 0;
 	default:
 		return 0;
 	}
 }
 
-static int write_disk(int fd, const char *what, const struct azl_disk_layout *l,
+static int write_disk(int fd, const char *path, const char *what,
+		      const struct azl_disk_layout *l,
 		      const struct azl_disk_result *res, struct azl_err *err)
 {
 	struct azl_gpt_part gp[AZL_DISK_MAX_PARTS];
@@ -309,7 +319,7 @@ static int write_disk(int fd, const char *what, const struct azl_disk_layout *l,
 	if ((r = azl_gpt_write(fd, what, &g, err)) < 0)
 		return r;
 	for (size_t i = 0; i < l->nparts; i++)
-		if ((r = write_part(fd, &l->parts[i], res->first_lba[i],
+		if ((r = write_part(fd, path, &l->parts[i], res->first_lba[i],
 				    res->last_lba[i], what, err)) < 0)
 			return r;
 	if (l->format != AZL_DISK_VHD)
@@ -335,7 +345,7 @@ int azl_emit_disk(const struct azl_disk_layout *l, const char *out_path,
 		goto fail;
 	if ((r = azl_out_open(&out, out_path, 0644, err)) < 0)
 		goto fail;
-	if ((r = write_disk(out.fd, out_path, l, res, err)) < 0)
+	if ((r = write_disk(out.fd, out.tmp_path, out_path, l, res, err)) < 0)
 		goto fail;
 	return azl_out_commit(&out, err);
 fail:

@@ -6,9 +6,10 @@
  * order from LBA 2048, each starting and ending on a 1 MiB boundary, the
  * backup GPT in the last 33 sectors (so the last MiB holds no partition).
  * Contents: an image file copied in with holes kept (SEEK_DATA/SEEK_HOLE +
- * copy_file_range; the ext4 emitter writes its own file, so its image is
- * copied rather than written in place), or a FAT volume written in place
- * (reproducible/fat.h), or nothing.  Everything never written stays a hole.
+ * copy_file_range), or a FAT volume written in place (reproducible/fat.h),
+ * or the caller's writer run in place (an ext4 filesystem: without a
+ * reflink-capable filesystem a copy is a second write of every byte), or
+ * nothing.  Everything never written stays a hole.
  *
  * Determinism: GUIDs, the VHD unique id and FAT volume ids come from the
  * caller (azl_disk_layout_seed/azl_disk_part_seed derive them from the
@@ -34,7 +35,14 @@ enum azl_part_source {
 	AZL_PART_EMPTY = 0,
 	AZL_PART_IMAGE,    /* copy the file `image` in, sparse-aware */
 	AZL_PART_FAT,      /* write a FAT volume from `fat` */
+	AZL_PART_FILL,     /* fill() writes the content in place */
 };
+
+/* Writes a partition's content into the disk file path (being written,
+ * not yet at its final name) at byte off, within size bytes; 0 or -errno
+ * with err filled. */
+typedef int (*azl_disk_fill_fn)(void *ctx, const char *path, uint64_t off,
+				uint64_t size, struct azl_err *err);
 
 /* Borrowed pointers. */
 struct azl_disk_part {
@@ -54,6 +62,9 @@ struct azl_disk_part {
 	const char *tail_image;
 	uint64_t tail_offset;
 	struct azl_fat_spec fat;     /* AZL_PART_FAT (mtime: set it too) */
+	azl_disk_fill_fn fill;       /* AZL_PART_FILL, with its context and */
+	void *fill_ctx;
+	uint64_t fill_min;           /* the bytes its content needs */
 };
 
 struct azl_disk_layout {

@@ -1176,16 +1176,26 @@ static int make_special_inodes(struct wctx *w)
 	return e ? e2err(w->err, e, "ext4: creating reserved inodes") : 0;
 }
 
-static int make_fs(struct wctx *w, const char *path, uint64_t blocks,
-		   uint64_t inodes)
+static int make_fs(struct wctx *w, const char *path, uint64_t offset,
+		   uint64_t blocks, uint64_t inodes)
 {
 	struct ext2_super_block sb;
+	char opt[64];
 	errcode_t e;
 
 	fill_params(&sb, blocks, inodes, w->o);
 	e = ext2fs_initialize(path, EXT2_FLAG_64BITS, &sb, unix_io_manager, &w->fs);
 	if (e)
 		return e2err(w->err, e, "%s: creating the filesystem", path);
+	/* Inside a bigger file (a disk's partition): every block moves by
+	 * offset, as mke2fs -E offset= does.  Nothing is written before. */
+	if (offset) {
+		snprintf(opt, sizeof(opt), "offset=%llu", (unsigned long long)offset);
+		e = io_channel_set_options(w->fs->io, opt);
+		if (e)
+			return e2err(w->err, e, "%s: placing the filesystem at byte %llu",
+				     path, (unsigned long long)offset);
+	}
 	set_identity(w->fs, w->o);
 	e = ext2fs_allocate_tables(w->fs);
 	if (e)
@@ -1231,53 +1241,96 @@ static int too_small(const struct azl_ext4_opts *o, uint64_t min,
 			     (unsigned long long)(o->size_bytes / MIB));
 }
 
-int azl_emit_ext4(struct azl_fs *fs, const struct azl_ext4_opts *o,
-		  const char *out_path, struct azl_ext4_result *res,
-		  struct azl_err *err)
+/* The image's size for o: size_bytes, or (0) the minimum plus a margin of
+ * a tenth, at least 8 MiB, in whole MiB.  *min gets the minimum. */
+static int image_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
+		      struct est *e, uint64_t *size, uint64_t *min,
+		      struct azl_err *err)
 {
-	struct azl_out out = { .fd = -1 };
+	int r = min_blocks(fs, o, e, min, err);
+
+	if (r < 0)
+		return r;
+	*min *= BLK;
+	*size = o->size_bytes;
+	if (!*size)
+		*size = (*min + (*min / 10 > 8 * MIB ? *min / 10 : 8 * MIB) + MIB - 1)
+			/ MIB * MIB;
+	else if (*size < *min)
+		return too_small(o, *min, err);
+	return 0;
+}
+
+int azl_ext4_image_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
+			uint64_t *bytes, struct azl_err *err)
+{
+	struct est e = {0};
+	uint64_t min = 0;
+	int r = image_size(fs, o, &e, bytes, &min, err);
+
+	free(e.hl.v);
+	return r;
+}
+
+/* The filesystem into path at offset, sized already (out NULL), or into
+ * out's temporary file, sized here and published by the caller. */
+static int emit(struct azl_fs *fs, const struct azl_ext4_opts *o,
+		const char *path, uint64_t offset, struct azl_out *out,
+		struct azl_ext4_result *res, struct azl_err *err)
+{
 	struct wctx w = { .o = o, .err = err };
 	struct est e = {0};
-	uint64_t min = 0, size, blocks, inodes;
-	int r = min_blocks(fs, o, &e, &min, err);
+	uint64_t min = 0, size = 0, blocks, inodes;
+	int r = image_size(fs, o, &e, &size, &min, err);
 
 	if (r < 0)
 		goto out;
-	min *= BLK;
-	size = o->size_bytes;
-	if (!size) /* margin: a tenth, at least 8 MiB, then whole MiB */
-		size = (min + (min / 10 > 8 * MIB ? min / 10 : 8 * MIB) + MIB - 1)
-		       / MIB * MIB;
-	else if (size < min) {
-		r = too_small(o, min, err);
-		goto out;
-	}
-	if ((r = azl_out_open(&out, out_path, 0644, err)) < 0)
-		goto out;
-	if (ftruncate(out.fd, (off_t)size) < 0) {
+	if (out && ftruncate(out->fd, (off_t)size) < 0) {
 		r = azl_errf(err, -errno, "%s: sizing the image to %llu bytes: %s",
-			     out_path, (unsigned long long)size, strerror(errno));
+			     path, (unsigned long long)size, strerror(errno));
 		goto out;
 	}
 	w.hl = &e.hl;
 	w.buf = azl_xmalloc(STAGE);
 	blocks = size / BLK;
 	inodes = inode_count(o, blocks, inodes_needed(&e));
-	if ((r = make_fs(&w, out.tmp_path, blocks, inodes)) < 0 ||
+	if ((r = make_fs(&w, out ? out->tmp_path : path, offset, blocks, inodes)) < 0 ||
 	    (r = populate(&w, fs)) < 0 ||
-	    (r = finish_fs(&w, out_path, res)) < 0)
+	    (r = finish_fs(&w, path, res)) < 0)
 		goto out;
-	r = azl_out_commit(&out, err);
-	if (r == 0 && res) {
+	if (res) {
 		res->size_bytes = size;
 		res->min_bytes = min;
 	}
 out:
 	if (w.fs)
 		ext2fs_free(w.fs);
-	if (r < 0)
-		azl_out_abort(&out);
 	free(w.buf);
 	free(e.hl.v);
 	return r;
+}
+
+int azl_emit_ext4(struct azl_fs *fs, const struct azl_ext4_opts *o,
+		  const char *out_path, struct azl_ext4_result *res,
+		  struct azl_err *err)
+{
+	struct azl_out out = { .fd = -1 };
+	int r = azl_out_open(&out, out_path, 0644, err);
+
+	if (r == 0)
+		r = emit(fs, o, out_path, 0, &out, res, err);
+	if (r == 0)
+		return azl_out_commit(&out, err);
+	azl_out_abort(&out);
+	return r;
+}
+
+int azl_emit_ext4_at(struct azl_fs *fs, const struct azl_ext4_opts *o,
+		     const char *path, uint64_t offset,
+		     struct azl_ext4_result *res, struct azl_err *err)
+{
+	if (!o->size_bytes)
+		return azl_err_input(err, "%s: an ext4 filesystem at byte %llu needs "
+				     "its size", path, (unsigned long long)offset);
+	return emit(fs, o, path, offset, NULL, res, err);
 }

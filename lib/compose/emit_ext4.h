@@ -88,10 +88,25 @@ struct azl_ext4_result {
 int azl_ext4_min_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
 		      uint64_t *bytes, struct azl_err *err);
 
+/* The size azl_emit_ext4 gives the image: size_bytes, or when 0 the
+ * minimum plus a margin (a tenth, at least 8 MiB) in whole MiB.  A
+ * size_bytes below the minimum is AZL_ERR_INPUT, as for azl_emit_ext4. */
+int azl_ext4_image_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
+			uint64_t *bytes, struct azl_err *err);
+
 /* Write the filesystem image to out_path (mode 0644).  A size_bytes below
  * the minimum is AZL_ERR_INPUT naming both sizes in MiB.  res may be NULL. */
 int azl_emit_ext4(struct azl_fs *fs, const struct azl_ext4_opts *o,
 		  const char *out_path, struct azl_ext4_result *res,
 		  struct azl_err *err);
+
+/* Write the filesystem into the existing file path at byte offset (a disk
+ * image's partition), the same bytes azl_emit_ext4 would write to a file
+ * of its own; size_bytes must be set, and the file must already reach
+ * offset + size_bytes.  Blocks never written stay holes.  On failure the
+ * range holds partial content: the caller discards the file. */
+int azl_emit_ext4_at(struct azl_fs *fs, const struct azl_ext4_opts *o,
+		     const char *path, uint64_t offset,
+		     struct azl_ext4_result *res, struct azl_err *err);
 
 #endif

@@ -246,6 +246,80 @@ static void test_failure_leaves_nothing(void)
 		closedir(d);
 }
 
+/* AZL_PART_FILL: the writer runs in place, told the disk file, the
+ * partition's offset and room; its fill_min sizes a "fit" partition and
+ * its failure fails the disk, leaving nothing. */
+struct fill_seen {
+	uint64_t off, room;
+	int calls, fail;
+};
+
+static int fill_marker(void *ctx, const char *path, uint64_t off, uint64_t room,
+		       struct azl_err *err)
+{
+	struct fill_seen *s = ctx;
+	int fd = open(path, O_WRONLY);
+
+	s->off = off;
+	s->room = room;
+	s->calls++;
+	if (s->fail) {
+		if (fd >= 0)
+			close(fd);
+		return azl_errf(err, -EIO, "marker refused");
+	}
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "FILLED", 6, (off_t)(off + room - 6)) == 6);
+	close(fd);
+	return 0;
+}
+
+static void test_fill(void)
+{
+	struct azl_disk_layout l;
+	struct azl_disk_part p[2];
+	struct azl_disk_result res;
+	struct azl_err err = { 0 };
+	struct fill_seen seen = { 0 };
+	char path[300], got[6];
+	uint64_t alloc = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/fill.img", tmpdir);
+	layout(&l, p, rootimg, AZL_DISK_RAW);
+	p[1].source = AZL_PART_FILL;
+	p[1].fill = fill_marker;
+	p[1].fill_ctx = &seen;
+	p[1].fill_min = 5 * MIB + 1;
+	p[1].size = 0; /* fit: 6 MiB */
+	l.size = 0;
+	CHECK(azl_emit_disk(&l, path, &res, &err) == 0);
+	CHECK(seen.calls == 1);
+	CHECK(seen.off == res.first_lba[1] * 512);
+	CHECK(seen.room == 6 * MIB);
+	CHECK(res.disk_size == (2 + 8 + 6) * MIB);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK(pread(fd, got, 6, (off_t)(seen.off + seen.room - 6)) == 6 &&
+	      !memcmp(got, "FILLED", 6));
+	close(fd);
+	CHECK(file_size(path, &alloc) == res.disk_size);
+	CHECK(alloc < 4 * MIB); /* what the writer did not write stays a hole */
+
+	/* Too small a fixed size for what the writer needs: named. */
+	p[1].size = 4 * MIB;
+	CHECK(azl_emit_disk(&l, path, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "partition root: 4 MiB is too small: its content needs 6 MiB");
+
+	/* A failing writer: its message, the partition named, nothing left. */
+	unlink(path);
+	p[1].size = 0;
+	seen.fail = 1;
+	CHECK(azl_emit_disk(&l, path, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "partition root: marker refused");
+	CHECK(access(path, F_OK) < 0);
+}
+
 static void test_sizes(void)
 {
 	uint64_t v = 0;
@@ -311,6 +385,7 @@ int main(void)
 	test_emit(out ? out : tmpdir);
 	test_big(out ? out : tmpdir);
 	test_failure_leaves_nothing();
+	test_fill();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	CHECK(system(cmd) == 0);

@@ -638,6 +638,53 @@ static int bench(const char *dir, const char *out)
 	return r < 0;
 }
 
+/* Into a bigger file at an offset (a disk's partition): exactly the bytes
+ * of an image file of its own, nothing outside its range touched, holes
+ * kept; without a size it is refused. */
+static void test_at_offset(struct azl_fs *fs)
+{
+	struct azl_ext4_opts o;
+	struct azl_ext4_result res = {0};
+	struct azl_err err = {0};
+	char img[4200], disk[4200], h1[65], h2[65], got[8];
+	const uint64_t off = 3 << 20;
+	uint64_t size = 0;
+	struct stat st;
+	int fd;
+
+	opts_for(&o, "root");
+	snprintf(img, sizeof(img), "%s/alone.img", tmpdir);
+	snprintf(disk, sizeof(disk), "%s/disk.raw", tmpdir);
+	CHECK(azl_emit_ext4(fs, &o, img, &res, &err) == 0);
+	CHECK(azl_ext4_image_size(fs, &o, &size, &err) == 0);
+	CHECK(size == res.size_bytes);
+	fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(off + size + (1 << 20))) == 0);
+	CHECK(pwrite(fd, "BEFORE", 6, (off_t)off - 6) == 6);
+	CHECK(pwrite(fd, "AFTER", 5, (off_t)(off + size)) == 5);
+	o.size_bytes = 0;
+	CHECK(azl_emit_ext4_at(fs, &o, disk, off, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "needs its size");
+	o.size_bytes = size;
+	CHECK(azl_emit_ext4_at(fs, &o, disk, off, NULL, &err) == 0);
+	CHECK(azl_sha256_file(img, h1, NULL, &err) == 0);
+	CHECK(azl_sha256_fd_range(fd, off, size, h2) == 0);
+	CHECK_STR(h1, h2);
+	CHECK(pread(fd, got, 6, (off_t)off - 6) == 6 && !memcmp(got, "BEFORE", 6));
+	CHECK(pread(fd, got, 5, (off_t)(off + size)) == 5 && !memcmp(got, "AFTER", 5));
+	CHECK(fstat(fd, &st) == 0 && (uint64_t)st.st_size == off + size + (1 << 20));
+	struct stat si;
+	CHECK(stat(img, &si) == 0);
+	/* the same blocks allocated, give or take the two markers' */
+	CHECK((uint64_t)st.st_blocks <= (uint64_t)si.st_blocks + 16);
+	close(fd);
+	/* Too small a size: refused as for a file of its own. */
+	o.size_bytes = 4 << 20;
+	CHECK(azl_emit_ext4_at(fs, &o, disk, off, NULL, &err) < 0);
+	CHECK(err.kind == AZL_ERR_INPUT);
+}
+
 int main(void)
 {
 	struct azl_fs *fs;
@@ -660,6 +707,7 @@ int main(void)
 		CHECK(r == 0);
 	} else {
 		test_root(fs);
+		test_at_offset(fs);
 		test_subtree(fs);
 		test_exclude_fn(fs);
 		test_missing_content();
