@@ -84,7 +84,9 @@ if [ "$(id -u)" -eq 0 ]; then
 else
 	t_peer=""
 fi
-ratio() { echo "scale=1; $1 / $2" | bc; }
+# Two decimals, with the leading zero: the peer goal is "> 1x", and bc's
+# scale=1 printed 1.07 as "1.0x" and 0.7 as ".7x".
+ratio() { LC_ALL=C printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 echo "vhd: 1 GiB fixed VHD, $(echo "$pkgs" | tr ',' '\n' | wc -l) packages requested, nproc $(nproc)"
 echo "vhd: azl-compose vhd ${t_vhd}s | oci (zstd) ${t_oci}s | peer (mkfs.ext4 -d + mkfs.vfat/mcopy + sfdisk + qemu-img convert) ${t_peer:-n/a}s"
 echo "vhd: vhd costs $(ratio "$t_vhd" "$t_oci")x the OCI build (goal <= 2x)${t_peer:+; peer route takes $(ratio "$t_peer" "$t_vhd")x as long as ours (goal > 1x)}"
