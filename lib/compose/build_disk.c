@@ -27,8 +27,6 @@
 
 #define MIB (1024ull * 1024ull)
 
-/* A bootable disk's parts; the boot files (initramfs, UKI, ESP) are shared
- * by the VHD and the Flatcar-style disk. */
 /* An ext4 filesystem written straight into its partition by
  * azl_emit_disk (AZL_PART_FILL); size 0 takes the partition's. */
 struct ext4_fill {
@@ -54,6 +52,8 @@ static void part_fill(struct azl_disk_part *p, struct ext4_fill *f, uint64_t min
 	p->fill_min = min;
 }
 
+/* A bootable disk's parts; the boot files (initramfs, UKI, ESP) are shared
+ * by the VHD and the Flatcar-style disk. */
 struct vhd_job {
 	const struct azl_manifest_vhd *mv;    /* NULL for flatcar */
 	const struct azl_manifest_kernel *mk; /* may be NULL */
@@ -531,27 +531,27 @@ static int flatcar_verity_sig(struct build *b, struct flatcar_job *j,
 	return r;
 }
 
-/* ROOT: the model without /usr's content; OEM: an empty ext4 labelled OEM. */
-/* ROOT and OEM: checked and sized here, written by azl_emit_disk into
- * their partitions (flatcar_layout). */
+/* ROOT: the model without /usr's content; OEM: an empty ext4 labelled OEM.
+ * Both are checked and sized here, and written by azl_emit_disk into their
+ * partitions (flatcar_layout). */
 static int flatcar_root(struct build *b, struct flatcar_job *j, struct azl_err *err)
 {
 	struct azl_ext4_opts eo = { .mtime = b->sde, .label = "ROOT", .exclude_fn = not_usr };
 	struct azl_ext4_opts oo = { .mtime = b->sde, .label = "OEM" };
-	uint64_t min = 0;
+	uint64_t min = 0, fit = 0;
 	int r;
 
 	azl_seed_uuid(&b->seed, "ext4-uuid:root", eo.uuid);
 	azl_seed_derive(&b->seed, "ext4-hash-seed:root", eo.hash_seed, sizeof(eo.hash_seed));
-	r = azl_ext4_min_size(b->fs, &eo, &min, err);
+	/* One estimate: the size that fits (no root_size) and the minimum. */
+	r = azl_ext4_image_size(b->fs, &eo, &fit, &min, err);
 	if (r == 0 && j->mf->root_size && j->mf->root_size < min)
 		r = azl_err_input(err, "%s: outputs.flatcar.root_size: %llu MiB is too small: the root filesystem (everything but /usr) needs at least %llu MiB",
 				  b->m->path, (unsigned long long)(j->mf->root_size / MIB),
 				  (unsigned long long)(min / MIB));
 	eo.size_bytes = j->mf->root_size;
-	j->d.root = (struct ext4_fill){ .fs = b->fs, .eo = eo };
-	if (r == 0)
-		r = azl_ext4_image_size(b->fs, &eo, &j->d.root.size, err);
+	j->d.root = (struct ext4_fill){ .fs = b->fs, .eo = eo,
+					.size = j->mf->root_size ? j->mf->root_size : fit };
 	j->d.root_min = j->d.root.size;
 	azl_seed_uuid(&b->seed, "ext4-uuid:oem", oo.uuid);
 	azl_seed_derive(&b->seed, "ext4-hash-seed:oem", oo.hash_seed, sizeof(oo.hash_seed));
@@ -564,7 +564,7 @@ static int flatcar_root(struct build *b, struct flatcar_job *j, struct azl_err *
 	}
 	j->oem = (struct ext4_fill){ .fs = j->oem_fs, .eo = oo };
 	if (r == 0)
-		r = azl_ext4_image_size(j->oem_fs, &oo, &j->oem.size, err);
+		r = azl_ext4_image_size(j->oem_fs, &oo, &j->oem.size, NULL, err);
 	return r;
 }
 

@@ -1453,7 +1453,7 @@ static void pair_parts(const struct disk *a, const struct disk *b,
 	}
 }
 
-/* "usr-a (entry 3, 4f68bce3-...)" for a partition found on one side only. */
+/* "usr-a (entry 3, type 4f68bce3-...)" for a partition on one side only. */
 static char *part_summary(const struct gpt_ent *p)
 {
 	return azl_xasprintf("%s%s(entry %u, type %s)", p->name, *p->name ? " " : "",

@@ -1262,12 +1262,14 @@ static int image_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
 }
 
 int azl_ext4_image_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
-			uint64_t *bytes, struct azl_err *err)
+			uint64_t *bytes, uint64_t *min, struct azl_err *err)
 {
 	struct est e = {0};
-	uint64_t min = 0;
-	int r = image_size(fs, o, &e, bytes, &min, err);
+	uint64_t m = 0;
+	int r = image_size(fs, o, &e, bytes, &m, err);
 
+	if (min)
+		*min = m;
 	free(e.hl.v);
 	return r;
 }

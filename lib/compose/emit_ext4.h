@@ -89,10 +89,11 @@ int azl_ext4_min_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
 		      uint64_t *bytes, struct azl_err *err);
 
 /* The size azl_emit_ext4 gives the image: size_bytes, or when 0 the
- * minimum plus a margin (a tenth, at least 8 MiB) in whole MiB.  A
- * size_bytes below the minimum is AZL_ERR_INPUT, as for azl_emit_ext4. */
+ * minimum plus a margin (a tenth, at least 8 MiB) in whole MiB; *min (if
+ * not NULL) gets what azl_ext4_min_size reports, from the same estimate.
+ * A size_bytes below the minimum is AZL_ERR_INPUT, as for azl_emit_ext4. */
 int azl_ext4_image_size(struct azl_fs *fs, const struct azl_ext4_opts *o,
-			uint64_t *bytes, struct azl_err *err);
+			uint64_t *bytes, uint64_t *min, struct azl_err *err);
 
 /* Write the filesystem image to out_path (mode 0644).  A size_bytes below
  * the minimum is AZL_ERR_INPUT naming both sizes in MiB.  res may be NULL. */

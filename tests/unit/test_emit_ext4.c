@@ -656,8 +656,9 @@ static void test_at_offset(struct azl_fs *fs)
 	snprintf(img, sizeof(img), "%s/alone.img", tmpdir);
 	snprintf(disk, sizeof(disk), "%s/disk.raw", tmpdir);
 	CHECK(azl_emit_ext4(fs, &o, img, &res, &err) == 0);
-	CHECK(azl_ext4_image_size(fs, &o, &size, &err) == 0);
-	CHECK(size == res.size_bytes);
+	uint64_t min = 0;
+	CHECK(azl_ext4_image_size(fs, &o, &size, &min, &err) == 0);
+	CHECK(size == res.size_bytes && min == res.min_bytes);
 	fd = open(disk, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
 	CHECK(ftruncate(fd, (off_t)(off + size + (1 << 20))) == 0);
