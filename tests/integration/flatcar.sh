@@ -10,8 +10,8 @@
 # /etc and an empty /usr; the UKI's .cmdline names USR-A, the root hash,
 # the hash offset and ROOT; two builds are byte-identical; format: vhd;
 # rebuild agrees; format: vhd with bios_boot: true (partition 2);
-# usr_size too small fails naming the size needed; a package writing to
-# /opt and /srv is a warning naming its files.
+# usr_size or root_size too small fails naming the size needed; a package
+# writing to /opt and /srv is a warning naming its files.
 . "$(dirname "$0")/../lib/common.sh"
 . "$AZL_TOP/tests/lib/fixtures.sh"
 
@@ -158,4 +158,10 @@ sed -i 's/usr_size: 256MiB/usr_size: 16MiB/' "$t/small.yaml"
 assert_exit 2 "$AZL" build small.yaml -o outs --cache-dir "$t/cache"
 assert_contains "$ERR" "outputs.flatcar.usr_size: 16 MiB is too small for /usr: it needs at least"
 ls outs 2>/dev/null | grep -q . && fail "a failed build left files in its output folder: $(ls outs)"
+
+# --- bad input: root_size too small ---
+PKGS= manifest "$t/smallroot.yaml" "root_size: 1MiB"
+assert_exit 2 "$AZL" build smallroot.yaml -o outr --cache-dir "$t/cache"
+assert_contains "$ERR" "outputs.flatcar.root_size: 1 MiB is too small: the root filesystem (everything but /usr) needs at least"
+ls outr 2>/dev/null | grep -q . && fail "a failed build left files in its output folder: $(ls outr)"
 echo "flatcar: $(cut -c1-16 out/fc.usr.roothash)… usr.raw $((usr_size / 1048576)) MiB, tree $(stat -c %s out/fc.usr.verity) bytes"
