@@ -111,6 +111,72 @@ static int init_exec(struct azl_cache *c, const char *sql)
 	return rc;
 }
 
+/* Caches made before the flat layout (user_version 0) kept each blob in
+ * blobs/sha256/<first two hex digits>/: move them up, once, under the
+ * write lock.  A blob that cannot be moved stays behind and is fetched
+ * again (its row then names a missing file, which lookup drops). */
+static int flatten_old_layout(struct azl_cache *c)
+{
+	char *top = azl_xasprintf("%s/blobs/sha256", c->dir);
+	struct dirent **subs = NULL;
+	int n = scandir(top, &subs, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		const char *d = subs[i]->d_name;
+		char *sub = azl_path_join(top, d);
+		struct dirent **ents = NULL;
+		int m = strlen(d) == 2 && d[0] != '.' ?
+			scandir(sub, &ents, NULL, alphasort) : 0;
+		for (int j = 0; j < m; j++) {
+			char *from = azl_path_join(sub, ents[j]->d_name);
+			char *to = azl_path_join(top, ents[j]->d_name);
+			if (azl_is_sha256_hex(ents[j]->d_name))
+				rename(from, to);
+			free(from);
+			free(to);
+			free(ents[j]);
+		}
+		free(ents);
+		if (m >= 0)
+			rmdir(sub);
+		free(sub);
+		free(subs[i]);
+	}
+	free(subs);
+	free(top);
+	return sqlite3_exec(c->db, "PRAGMA user_version=1", NULL, NULL, NULL);
+}
+
+static int user_version(struct azl_cache *c)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The layout version (PRAGMA user_version) brought up to 1. */
+static int upgrade(struct azl_cache *c)
+{
+	int rc, v = user_version(c);
+
+	if (v >= 1)
+		return SQLITE_OK;
+	rc = init_exec(c, "BEGIN IMMEDIATE");
+	v = rc == SQLITE_OK ? user_version(c) : v;
+	if (rc == SQLITE_OK && v == 0)
+		rc = flatten_old_layout(c);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
 static int db_open(struct azl_cache *c, struct azl_err *err)
 {
 	char *path = azl_xasprintf("%s/index.sqlite", c->dir);
@@ -130,6 +196,8 @@ static int db_open(struct azl_cache *c, struct azl_err *err)
 	 * it (a read lock upgraded later can be refused at once). */
 	if (rc == SQLITE_OK)
 		rc = init_exec(c, schema);
+	if (rc == SQLITE_OK)
+		rc = upgrade(c);
 	return rc == SQLITE_OK ? 0 : db_fail(c, err, "initialise");
 }
 
@@ -184,9 +252,11 @@ const char *azl_cache_dir(const struct azl_cache *c)
 	return c->dir;
 }
 
+/* Flat, as in an OCI image layout: no per-prefix folder to create (ext4
+ * and xfs index large folders), so a blob costs one inode. */
 static char *blob_path(const struct azl_cache *c, const char *sha256)
 {
-	return azl_xasprintf("%s/blobs/sha256/%.2s/%s", c->dir, sha256, sha256);
+	return azl_xasprintf("%s/blobs/sha256/%s", c->dir, sha256);
 }
 
 /* Index row's size for sha256: 1 found, 0 none, <0 error. */
@@ -369,16 +439,9 @@ static void batch_writeback(struct azl_cache *c, int fd, uint64_t size)
 static int move_into_place(struct azl_cache *c, const char *tmp,
 			   const char *sha256, uint64_t size, struct azl_err *err)
 {
-	char *dir = azl_xasprintf("%s/blobs/sha256/%.2s", c->dir, sha256);
 	char *dst = blob_path(c, sha256);
 	int fd, r = 0;
 
-	/* blobs/sha256 exists since azl_cache_open: one mkdir, not one per
-	 * path component. */
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		r = azl_mkdir_p(dir, err);
-	if (r < 0)
-		goto out;
 	fd = open(tmp, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || (!c->batch && fsync(fd) < 0) || fchmod(fd, 0444) < 0) {
 		r = azl_errf(err, -errno, "%s: %s", tmp, strerror(errno));
@@ -393,7 +456,6 @@ static int move_into_place(struct azl_cache *c, const char *tmp,
 		r = azl_errf(err, -errno, "rename %s to %s: %s", tmp, dst,
 			     strerror(errno));
 out:
-	free(dir);
 	free(dst);
 	return r;
 }
@@ -553,9 +615,9 @@ static int check_integrity(struct azl_cache *c, struct azl_err *err)
 
 /* Blobs without rows are allowed (adopted later) but must match their
  * names; rows were checked already. */
-static int check_dir(struct azl_cache *c, const char *sub, struct azl_err *err)
+static int check_blobs(struct azl_cache *c, struct azl_err *err)
 {
-	char *dir = azl_xasprintf("%s/blobs/sha256/%s", c->dir, sub);
+	char *dir = azl_xasprintf("%s/blobs/sha256", c->dir);
 	struct dirent **ents = NULL;
 	int n = scandir(dir, &ents, NULL, alphasort), r = 0;
 
@@ -563,7 +625,7 @@ static int check_dir(struct azl_cache *c, const char *sub, struct azl_err *err)
 		const char *name = ents[i]->d_name;
 		char *path = azl_path_join(dir, name), hex[65];
 		uint64_t size;
-		if (r == 0 && name[0] != '.' && row_size(c, name, &size) == 0 &&
+		if (r == 0 && azl_is_sha256_hex(name) && row_size(c, name, &size) == 0 &&
 		    azl_sha256_file(path, hex, NULL, err) == 0 && strcmp(hex, name))
 			r = azl_errf(err, -EBADMSG, "%s: content is sha256 %s",
 				     path, hex);
@@ -572,22 +634,6 @@ static int check_dir(struct azl_cache *c, const char *sub, struct azl_err *err)
 	}
 	free(ents);
 	free(dir);
-	return r;
-}
-
-static int check_blobs(struct azl_cache *c, struct azl_err *err)
-{
-	char *top = azl_xasprintf("%s/blobs/sha256", c->dir);
-	struct dirent **ents = NULL;
-	int n = scandir(top, &ents, NULL, alphasort), r = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (r == 0 && strlen(ents[i]->d_name) == 2)
-			r = check_dir(c, ents[i]->d_name, err);
-		free(ents[i]);
-	}
-	free(ents);
-	free(top);
 	return r;
 }
 

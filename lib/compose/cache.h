@@ -2,7 +2,9 @@
  *
  * Layout under DIR ($XDG_CACHE_HOME/azl-compose, else ~/.cache/azl-compose,
  * or --cache-dir):
- *   blobs/sha256/<aa>/<64 hex>   immutable files, named by their digest
+ *   blobs/sha256/<64 hex>        immutable files, named by their digest
+ *                                (older caches kept them in folders named
+ *                                by two digits; azl_cache_open moves them up)
  *   tmp/                         downloads in progress (same filesystem)
  *   index.sqlite                 WAL-mode index: digest, size, kind, name,
  *                                verified-with (key fingerprints)

@@ -27,12 +27,12 @@ YAML
 assert_exit 1 "$AZL" fetch "$t/p.yaml" --cache-dir "$t/small/c"
 assert_contains "$ERR" "azl-busybox-1.0-1.x86_64: file://$repo/Packages/a/azl-busybox-1.0-1.x86_64.rpm"
 assert_contains "$ERR" "No space left on device"
-for f in "$t"/small/c/blobs/sha256/*/*; do
+for f in "$t"/small/c/blobs/sha256/*; do
 	[ -f "$f" ] || continue
 	[ "$(sha256sum "$f" | cut -c1-64)" = "$(basename "$f")" ] || fail "blob $f is damaged"
 done
 bb=$(python3 -c 'import json,sys; print([p["checksum"][7:] for p in json.load(open(sys.argv[1]))["packages"] if p["name"]=="azl-busybox"][0])' "$t/p.lock.json")
-assert_no_file "$t/small/c/blobs/sha256/${bb:0:2}/$bb"
+assert_no_file "$t/small/c/blobs/sha256/$bb"
 assert_eq "$(sqlite3 "$t/small/c/index.sqlite" "SELECT count(*) FROM blobs WHERE sha256='$bb'")" 0 "index row for the failed package"
 assert_eq "$(sqlite3 "$t/small/c/index.sqlite" 'PRAGMA integrity_check')" ok
 assert_exit 0 "$AZL" fetch --verify-cache --cache-dir "$t/small/c"

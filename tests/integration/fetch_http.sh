@@ -28,7 +28,7 @@ npkgs=$(grep -c '"location"' "$t/p.lock.json")
 # Cache check from outside: every blob hashes to its name, index agrees.
 check_cache() { # dir expected_rows
 	local n=0 f
-	for f in "$1"/blobs/sha256/*/*; do
+	for f in "$1"/blobs/sha256/*; do
 		[ -f "$f" ] || continue
 		[ "$(sha256sum "$f" | cut -c1-64)" = "$(basename "$f")" ] || fail "blob $f is damaged"
 		n=$((n + 1))
@@ -45,7 +45,7 @@ assert_contains "$ERR" "$npkgs packages ready"
 check_cache "$t/c" "$npkgs"
 grep -q "GET /base/Packages/a/azl-app-1.0-1.x86_64.rpm 200" "$t/http.log" || fail "no download seen in the server log"
 for sha in $(sed -n 's/.*"checksum": "sha256:\([0-9a-f]*\)".*/\1/p' "$t/p.lock.json"); do
-	assert_file "$t/c/blobs/sha256/${sha:0:2}/$sha"
+	assert_file "$t/c/blobs/sha256/$sha"
 done
 assert_eq "$(ls "$t/c/tmp" | wc -l)" 0 "temporary files left"
 
@@ -103,7 +103,7 @@ check_cache "$t/shared" "$npkgs"
 assert_eq "$(ls "$t/shared/tmp" | wc -l)" 0 "temporary files left by concurrent runs"
 # --verify-cache notices a damaged blob, naming it; the next fetch
 # re-checks cached blobs, drops the damaged one and downloads it again.
-victim=$(ls "$t"/shared/blobs/sha256/*/* | head -n 1)
+victim=$(ls "$t"/shared/blobs/sha256/* | head -n 1)
 chmod u+w "$victim"
 printf 'damage' | dd of="$victim" bs=1 seek=100 conv=notrunc 2>/dev/null
 assert_exit 1 "$AZL" fetch --verify-cache --cache-dir "$t/shared"

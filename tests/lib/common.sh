@@ -186,7 +186,7 @@ azl_cache_ok() {
 		fail "$c/index.sqlite: cannot list the rows"
 	while read -r sum size; do
 		[ -n "$sum" ] || continue
-		f=$c/blobs/sha256/${sum:0:2}/$sum
+		f=$c/blobs/sha256/$sum
 		[ -f "$f" ] || fail "$c: index row $sum without its blob"
 		assert_eq "$(stat -c %s "$f")" "$size" "$f: size in the index"
 	done <<<"$rows"

@@ -1,6 +1,7 @@
 /* The content-addressed cache: insert checks, lookup, adoption of a blob
- * whose row was lost, azl_cache_check catching a damaged blob, and many
- * processes opening one new cache at the same moment. */
+ * whose row was lost, azl_cache_check catching a damaged blob, many
+ * processes opening one new cache at the same moment, and a cache in the
+ * older two-level layout moved to the flat one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,9 @@ static void test_insert_lookup(struct azl_cache *c)
 	p = azl_cache_lookup(c, sha);
 	CHECK(p != NULL);
 	if (p) {
-		CHECK_CONTAINS(p, "/blobs/sha256/");
+		char *want = azl_xasprintf("%s/blobs/sha256/%s", dir, sha);
+		CHECK_STR(p, want); /* flat: no folder per prefix */
+		free(want);
 		CHECK(azl_read_file(p, 0, &data, &len, &err) == 0);
 		CHECK_STR(data, "hello\n");
 		free(data);
@@ -63,10 +66,7 @@ static void test_insert_lookup(struct azl_cache *c)
 	CHECK(azl_cache_check(c, &err) == 0);
 
 	/* A blob renamed into place by a run killed before its row: adopted. */
-	char *blob = azl_xasprintf("%s/blobs/sha256/%.2s", dir, other);
-	CHECK(azl_mkdir_p(blob, &err) == 0);
-	free(blob);
-	blob = azl_xasprintf("%s/blobs/sha256/%.2s/%s", dir, other, other);
+	char *blob = azl_xasprintf("%s/blobs/sha256/%s", dir, other);
 	CHECK(azl_write_file_atomic(blob, "other\n", 6, 0444, &err) == 0);
 	p = azl_cache_lookup(c, other);
 	CHECK(p != NULL);
@@ -180,6 +180,48 @@ static void test_batch(struct azl_cache *c)
 	free(data);
 }
 
+/* A cache from before the flat layout: its blobs sit in folders named by
+ * their first two digits and the index has no layout version.  Opening it
+ * moves every blob up and removes the folders; the rows keep working. */
+static void test_old_layout(const char *base)
+{
+	struct azl_cache *c = NULL, *c2 = NULL;
+	struct azl_err err = { 0 };
+	char *d = azl_xasprintf("%s/old", base), *cmd, *sub, *p;
+	char sha[65];
+	struct stat st;
+
+	azl_sha256_hex("old\n", 4, sha);
+	CHECK(azl_cache_open(d, &c, &err) == 0);
+	put_tmp(c, sha, "old\n");
+	p = azl_cache_tmp_path(c, sha);
+	CHECK(p && azl_cache_insert(c, p, sha, 4, "rpm", "old-1-1.noarch", &err) == 0);
+	free(p);
+	azl_cache_close(c);
+	/* Put it back the way an older azl-compose left it. */
+	sub = azl_xasprintf("%s/blobs/sha256/%.2s", d, sha);
+	cmd = azl_xasprintf("mkdir %s && mv %s/blobs/sha256/%s %s/ && "
+			    "sqlite3 %s/index.sqlite 'PRAGMA user_version=0'",
+			    sub, d, sha, sub, d);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	CHECK(azl_cache_open(d, &c2, &err) == 0);
+	p = c2 ? azl_cache_lookup(c2, sha) : NULL;
+	CHECK(p != NULL);
+	if (p) {
+		char *want = azl_xasprintf("%s/blobs/sha256/%s", d, sha);
+		CHECK_STR(p, want);
+		CHECK(stat(p, &st) == 0 && st.st_size == 4);
+		free(want);
+	}
+	free(p);
+	CHECK(stat(sub, &st) < 0); /* the old folder is gone */
+	CHECK(c2 && azl_cache_check(c2, &err) == 0);
+	azl_cache_close(c2);
+	free(sub);
+	free(d);
+}
+
 int main(void)
 {
 	struct azl_cache *c = NULL;
@@ -198,6 +240,7 @@ int main(void)
 	test_batch(c);
 	azl_cache_close(c);
 	test_concurrent_open(dir);
+	test_old_layout(dir);
 
 	/* The default location follows XDG_CACHE_HOME. */
 	char *xdg = azl_xasprintf("%s/xdg", dir);
