@@ -6,9 +6,9 @@
 # is the best of $BENCH_RUNS interleaved runs (default 9: on a shared
 # 2-core machine single rounds vary by a third, and 5 left the figures
 # swinging by ~10% from run to run).  azl-compose does more than curl: it
-# hashes while writing, checks sizes on insert, makes the blobs durable
-# (syncfs) before indexing them, and with gpgcheck on runs rpm's signature
-# and payload digest checks (in worker threads, overlapping the downloads).
+# hashes while writing, checks sizes on insert, indexes the blobs in
+# sqlite, and with gpgcheck on runs rpm's signature and payload digest
+# checks (in worker threads, overlapping the downloads).
 #
 # The packages (100 x ~1 MiB of incompressible payload, signed with the
 # fixture key A) are generated once by a single rpmbuild of 100
@@ -113,9 +113,8 @@ done >"$t/curl.cfg"
 project "$t" on "$url/" true
 project "$t" off "$url/" false
 
-# Each run ends with an untimed `sync`: azl-compose makes its blobs durable
-# with syncfs before indexing them, which would otherwise also wait for the
-# previous run's dirty pages (curl's 100 MiB, never synced by curl).
+# Each run ends with an untimed `sync`, so that no run pays for writing
+# back the previous run's 100 MiB of dirty pages.
 run_curl() {
 	rm -rf "$t/curl"; mkdir -p "$t/curl"
 	local s; s=$(now)

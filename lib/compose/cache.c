@@ -5,6 +5,14 @@
  * temporary file (resumed or overwritten later) or a correct blob without a
  * row (adopted on lookup), never a row without its correct blob.
  *
+ * Blobs are not synced to the disk.  A power cut can leave a blob short or
+ * zeroed under its row, and nothing trusts a blob without re-hashing it:
+ * each fetch and build checks every cached package it uses against its
+ * name and drops and re-downloads one that no longer matches, as dnf and
+ * apt check their cached packages.  A sync per run would add nothing to
+ * that check and waited for every dirty page of the filesystem (syncfs),
+ * another program's too.
+ *
  * Temporary names are stable per digest so a killed download resumes, and
  * each is held with flock() while in use: a second process wanting the
  * same digest gets a private name instead of writing into the same file. */
@@ -48,15 +56,8 @@ struct azl_cache {
 	int batch;
 	struct pending_row *rows; /* batch: renamed, index row not yet written */
 	size_t nrows;
-	uint64_t unsynced;        /* batch: bytes since the last early sync */
-	int syncing;              /* an early sync is running */
 };
 
-/* A batch syncs early, in the inserting thread, each time this much was
- * written: the device then flushes while the downloads go on, and the one
- * sync at commit finds only the tail.  (A device flush after 100 MiB took
- * ~65 ms here; ten of 10 MiB, ~9 ms each, overlap the transfers.) */
-#define EARLY_SYNC_BYTES (8u << 20)
 
 static const char schema[] =
 	"BEGIN IMMEDIATE;"
@@ -412,50 +413,19 @@ char *azl_cache_tmp_path(struct azl_cache *c, const char *sha256)
 	return path;
 }
 
-/* In a batch: start the write-back of fd at once, and every
- * EARLY_SYNC_BYTES make what was written durable.  A failed early sync is
- * not an error: the sync at commit decides. */
-static void batch_writeback(struct azl_cache *c, int fd, uint64_t size)
-{
-	int now = 0;
-
-	sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	pthread_mutex_lock(&c->mu);
-	c->unsynced += size;
-	if (c->unsynced >= EARLY_SYNC_BYTES && !c->syncing) {
-		c->unsynced = 0;
-		c->syncing = now = 1;
-	}
-	pthread_mutex_unlock(&c->mu);
-	if (!now)
-		return;
-	syncfs(fd);
-	pthread_mutex_lock(&c->mu);
-	c->syncing = 0;
-	pthread_mutex_unlock(&c->mu);
-}
-
-/* Make the verified temporary file durable and read-only, then move it. */
+/* Make the verified temporary file read-only, then move it.  Not synced:
+ * see the header comment. */
 static int move_into_place(struct azl_cache *c, const char *tmp,
-			   const char *sha256, uint64_t size, struct azl_err *err)
+			   const char *sha256, struct azl_err *err)
 {
 	char *dst = blob_path(c, sha256);
-	int fd, r = 0;
+	int r = 0;
 
-	fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || (!c->batch && fsync(fd) < 0) || fchmod(fd, 0444) < 0) {
+	if (chmod(tmp, 0444) < 0)
 		r = azl_errf(err, -errno, "%s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	if (c->batch)
-		batch_writeback(c, fd, size);
-	close(fd);
-	if (rename(tmp, dst) < 0)
+	else if (rename(tmp, dst) < 0)
 		r = azl_errf(err, -errno, "rename %s to %s: %s", tmp, dst,
 			     strerror(errno));
-out:
 	free(dst);
 	return r;
 }
@@ -480,22 +450,15 @@ void azl_cache_batch_begin(struct azl_cache *c)
 	c->batch = 1;
 }
 
-/* Rows of a batch in one transaction, after one syncfs made their blobs
- * durable: a row never names a blob that a power cut could empty. */
+/* Rows of a batch in one transaction. */
 int azl_cache_batch_commit(struct azl_cache *c, struct azl_err *err)
 {
-	int fd, r = 0;
+	int r = 0;
 
 	c->batch = 0;
-	c->unsynced = 0;
 	if (!c->nrows)
 		return 0;
-	fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) < 0)
-		r = azl_errf(err, -errno, "%s: sync: %s", c->dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	if (r == 0 && sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		r = db_fail(c, err, "begin");
 	for (size_t i = 0; r == 0 && i < c->nrows; i++)
 		if (row_put(c, c->rows[i].sha256, c->rows[i].size, c->rows[i].kind,
@@ -544,7 +507,7 @@ static int insert(struct azl_cache *c, const char *tmp_path,
 		unlink(tmp_path);
 		goto out;
 	}
-	r = move_into_place(c, tmp_path, sha256, got, err);
+	r = move_into_place(c, tmp_path, sha256, err);
 	if (r == 0 && c->batch)
 		defer_row(c, sha256, got, kind, name);
 	else if (r == 0 && row_put(c, sha256, got, kind, name) < 0)

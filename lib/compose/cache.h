@@ -10,8 +10,10 @@
  *                                verified-with (key fingerprints)
  * A blob enters only through azl_cache_insert, which re-hashes the
  * temporary file, renames it into place and then records it, so a blob in
- * the index always exists and matches its name; a blob without an index row
- * (killed between rename and insert) is re-hashed and adopted on lookup.
+ * the index exists and matches its name (unless a power cut tore it: blobs
+ * are not synced, and users re-hash what lookup returns before trusting
+ * it); a blob without an index row (killed between rename and insert) is
+ * re-hashed and adopted on lookup.
  * Two processes may share one cache: sqlite serialises writers
  * (busy timeout), and renames are atomic. */
 #ifndef AZL_COMPOSE_CACHE_H
@@ -53,9 +55,8 @@ int azl_cache_insert(struct azl_cache *c, const char *tmp_path,
 		     const char *sha256, uint64_t size, const char *kind,
 		     const char *name, struct azl_err *err);
 
-/* Batches: between begin and commit, inserts skip their per-blob fsync
- * and keep their index rows in memory; commit makes every blob durable with
- * one syncfs and then writes all rows in one transaction.  Until then other
+/* Batches: between begin and commit, inserts keep their index rows in
+ * memory; commit writes them all in one transaction.  Until then other
  * processes see the blobs without rows (and adopt them after re-hashing).
  * Inserts may run from several threads.  azl_cache_close commits. */
 void azl_cache_batch_begin(struct azl_cache *c);

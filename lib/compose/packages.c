@@ -4,8 +4,10 @@
  * together (azl_fetch_many checks size and sha256).  As each download
  * finishes, a worker thread checks its signature against the repository's
  * keys and inserts it, overlapping the other downloads; the inserts form
- * one cache batch (durable before any index row is written).  A package failing any
- * check is reported and never inserted. */
+ * one cache batch (one index transaction).  A package failing any check is
+ * reported and never inserted.  A cached copy is re-hashed (and its
+ * signature checked again) at every use, so a blob damaged since, by a
+ * power cut or by hand, is dropped and downloaded again. */
 
 #define WORKERS 2
 #include "compose/packages.h"

@@ -93,7 +93,7 @@ grep -q '^rename("[^"]*W/SHA256SUMS"' <(tail -n 1 "$t/renames") ||
 # Points: the first renames (solver cache, lockfile), every fourth one in
 # the middle (cache records, work files), the last six (SHA256SUMS in the
 # work directory, then every output published), and a few other calls:
-# an object linked into the store, the syncs before index rows and
+# an object linked into the store, the sync before the object store's
 # records, sqlite's writes, a file's contents being written.
 points=()
 for ((k = 1; k <= n; k++)); do
@@ -101,7 +101,7 @@ for ((k = 1; k <= n; k++)); do
 		points+=("rename,renameat,renameat2:$k")
 	fi
 done
-points+=(linkat:3 syncfs:1 syncfs:2 pwrite64:1 pwrite64:30 "write:$((nw / 2))")
+points+=(linkat:3 syncfs:1 pwrite64:1 pwrite64:30 "write:$((nw / 2))")
 
 run=0
 for i in "${!points[@]}"; do
