@@ -777,10 +777,22 @@ static void attempt_done(struct xfer *x, CURLcode rc)
 
 /* Begin an attempt: later attempts continue from the bytes held when a
  * digest will judge the result, else start over. */
-static void attempt_start(struct xfer *x, CURLM *m)
+static void attempt_start(struct xfer *x, size_t index, CURLM *m)
 {
 	int r = 0;
 
+	if (x->attempts == 0 && !x->mem && !x->it->dest) {
+		r = x->o->prepare ? x->o->prepare(x->o->prepare_ctx, x->it, index) : 0;
+		if (r < 0) { /* prepare said why */
+			x->it->result = r;
+			x->state = X_DONE;
+			return;
+		}
+		if (!x->it->dest) {
+			xfail(x, EINVAL, "no destination file");
+			return;
+		}
+	}
 	if (x->attempts == 0)
 		r = sink_open(x);
 	else if (x->mem || !x->it->sha256)
@@ -843,7 +855,7 @@ static long schedule(CURLM *m, struct xfer *xs, size_t n, int parallel,
 		if (x->state != X_WAITING)
 			continue;
 		if (x->next_try_ms <= now && *active < parallel) {
-			attempt_start(x, m);
+			attempt_start(x, i, m);
 			*active += x->state == X_ACTIVE;
 		} else if (x->next_try_ms > now &&
 			   (due < 0 || x->next_try_ms - now < due)) {

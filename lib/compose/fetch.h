@@ -33,11 +33,20 @@ struct azl_fetch_opts {
 	 * downloads; index is the item's position.  May be NULL. */
 	void (*done)(void *ctx, struct azl_fetch_item *item, size_t index);
 	void *done_ctx;
+	/* Optional: called from the calling thread just before the first
+	 * attempt of an item whose dest is NULL, to set item->dest (which
+	 * must stay valid until the item is done).  Returns 0, or a negative
+	 * errno-style code with item->error set: the item then fails without
+	 * a request.  A caller creates its files as their transfers start,
+	 * as curl does, instead of all of them before the first. */
+	int (*prepare)(void *ctx, struct azl_fetch_item *item, size_t index);
+	void *prepare_ctx;
 };
 
 struct azl_fetch_item {
 	const char *url;       /* in */
-	const char *dest;      /* in: file to write (created/truncated or resumed) */
+	const char *dest;      /* in: file to write (created/truncated or resumed);
+				* NULL: opts->prepare names it */
 	const char *label;     /* in: what to name in messages, e.g. a NEVRA */
 	const char *sha256;    /* in: expected hex digest, or NULL */
 	uint64_t size;         /* in: expected size, or 0 for unknown */

@@ -215,17 +215,27 @@ static int settle_cached(struct pkgs_ctx *x, struct pending *q, bool offline,
 		free(msg);
 		return 1;
 	}
-	q->tmp = azl_cache_tmp_path(x->c, p->sha256);
-	if (!q->tmp) {
-		char *msg = azl_xasprintf("%s: %s: cannot create a temporary file in "
-					  "%s/tmp: %s", q->nevra, q->url,
-					  azl_cache_dir(x->c), strerror(errno));
-		x->st.failed++;
-		event(x, p, AZL_PKG_FAILED, msg);
-		free(msg);
-		return 1;
-	}
 	return 0;
+}
+
+/* azl_fetch_many's prepare: claim the package's temporary file as its
+ * transfer starts (on the downloading thread). */
+static int claim_tmp(void *ctx, struct azl_fetch_item *it, size_t i)
+{
+	struct pkgs_ctx *x = ctx;
+	struct pending *q = &x->qs[i];
+	int e;
+
+	q->tmp = azl_cache_tmp_path(x->c, q->p->sha256);
+	if (q->tmp) {
+		it->dest = q->tmp;
+		return 0;
+	}
+	e = errno ? errno : EIO;
+	snprintf(it->error, sizeof(it->error), "%s: %s: cannot create a temporary "
+		 "file in %s/tmp: %s", q->nevra, q->url, azl_cache_dir(x->c),
+		 strerror(e));
+	return -e;
 }
 
 static void pending_release(struct pending *q)
@@ -243,9 +253,12 @@ static void pending_release(struct pending *q)
  * a private one (another process held the stable name) is removed. */
 static void drop_tmp(const struct pending *q)
 {
-	const char *base = strrchr(q->tmp, '/');
+	const char *base;
 	char stable[80];
 
+	if (!q->tmp) /* never claimed */
+		return;
+	base = strrchr(q->tmp, '/');
 	snprintf(stable, sizeof(stable), "/%s.part", q->p->sha256);
 	if (!base || strcmp(base, stable))
 		unlink(q->tmp);
@@ -318,7 +331,7 @@ static void items_init(struct pkgs_ctx *x, struct azl_fetch_item *items,
 {
 	for (size_t i = 0; i < n; i++) {
 		items[i].url = qs[i].url;
-		items[i].dest = qs[i].tmp;
+		items[i].dest = NULL; /* claim_tmp, as the transfer starts */
 		items[i].label = qs[i].nevra;
 		items[i].sha256 = qs[i].p->sha256;
 		items[i].size = qs[i].p->size;
@@ -345,6 +358,8 @@ static int download(struct pkgs_ctx *x, const struct azl_fetch_opts *fopts,
 		azl_fetch_opts_init(&fo);
 	fo.done = on_downloaded;
 	fo.done_ctx = x;
+	fo.prepare = claim_tmp;
+	fo.prepare_ctx = x;
 	x->qs = qs;
 	x->queue = azl_xcalloc(n ? n : 1, sizeof(*x->queue));
 	items_init(x, items, qs, n);

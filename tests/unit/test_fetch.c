@@ -342,6 +342,71 @@ static void test_write_error(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Items without a destination get one from opts->prepare as their
+ * transfer starts (parallel 1: the second is named only once the first is
+ * complete); a prepare that fails fails its item with its message, and the
+ * items after it still run. */
+struct prep {
+	char *paths[3];
+	int calls;
+	int order_ok;
+};
+
+static int prepare_fn(void *ctx, struct azl_fetch_item *it, size_t i)
+{
+	struct prep *p = ctx;
+	struct stat st;
+
+	p->calls++;
+	if (i == 1 && (stat(p->paths[0], &st) < 0 || (size_t)st.st_size != payload_len))
+		p->order_ok = 0;
+	if (i == 1) {
+		snprintf(it->error, sizeof(it->error), "no room for item %zu", i);
+		return -ENOSPC;
+	}
+	it->dest = p->paths[i];
+	return 0;
+}
+
+static void test_prepare(void)
+{
+	struct azl_fetch_opts o;
+	struct azl_err err = { 0 };
+	struct azl_fetch_item it[3];
+	struct prep p = { .order_ok = 1 };
+	char *url = azl_xasprintf("file://%s/blob", dir), hex[65];
+
+	memset(it, 0, sizeof(it));
+	opts_fast(&o);
+	o.parallel = 1;
+	o.prepare = prepare_fn;
+	o.prepare_ctx = &p;
+	for (int i = 0; i < 3; i++) {
+		p.paths[i] = azl_xasprintf("%s/prep%d", dir, i);
+		it[i].url = url;
+		it[i].sha256 = payload_sha;
+		it[i].size = payload_len;
+	}
+	CHECK(azl_fetch_many(&o, it, 3, &err) == -ENOSPC);
+	CHECK(p.calls == 3 && p.order_ok);
+	CHECK(it[0].result == 0 && it[2].result == 0);
+	CHECK(it[1].result == -ENOSPC);
+	CHECK_STR(it[1].error, "no room for item 1");
+	CHECK_CONTAINS(err.msg, "no room for item 1");
+	CHECK(azl_sha256_file(p.paths[2], hex, NULL, &err) == 0);
+	CHECK_STR(hex, payload_sha);
+	CHECK(access(p.paths[1], F_OK) < 0);
+	/* Without a prepare, a missing destination is an error of its own. */
+	memset(it, 0, sizeof(it));
+	it[0].url = url;
+	o.prepare = NULL;
+	CHECK(azl_fetch_many(&o, it, 1, &err) < 0);
+	CHECK_CONTAINS(it[0].error, "no destination file");
+	for (int i = 0; i < 3; i++)
+		free(p.paths[i]);
+	free(url);
+}
+
 int main(void)
 {
 	char *blob;
@@ -355,6 +420,7 @@ int main(void)
 	free(blob);
 	test_file_urls();
 	test_file_resume();
+	test_prepare();
 	test_large_serial();
 	test_write_error();
 	test_http_many();
