@@ -185,6 +185,7 @@ static int run(int argc, char **argv, const struct azl_global *g)
 {
 	struct fetch_args a = { .g = *g };
 	struct azl_cache *c = NULL;
+	struct azl_warm_up *warm;
 	struct azl_err err = { 0 };
 	int r;
 
@@ -193,6 +194,7 @@ static int run(int argc, char **argv, const struct azl_global *g)
 	r = parse_args(argc, argv, &a);
 	if (r)
 		return r;
+	warm = a.manifest ? azl_packages_warm_up() : NULL;
 	r = azl_cache_open(a.cache_dir, &c, &err);
 	if (r == 0 && a.manifest)
 		r = do_fetch(&a, c, &err);
@@ -201,6 +203,7 @@ static int run(int argc, char **argv, const struct azl_global *g)
 		if (r == 0)
 			azl_cmd_log(&a.g, 0, "cache %s: consistent\n", azl_cache_dir(c));
 	}
+	azl_packages_warm_up_join(warm);
 	azl_cache_close(c);
 	return r < 0 ? azl_cmd_fail(&err) : 0;
 }

@@ -660,6 +660,7 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 	      struct azl_err *err)
 {
 	struct build b = { .o = o, .rep = rep, .work_fd = -1 };
+	struct azl_warm_up *warm;
 	size_t len = 0;
 	int r;
 
@@ -675,8 +676,13 @@ int azl_build(const struct azl_build_opts *o, struct azl_build_report *rep,
 				  o->manifest_path);
 		goto out;
 	}
-	if ((r = stage_lock(&b, err)) < 0 || (r = stage_fetch(&b, err)) < 0 ||
-	    (r = stage_identity(&b, err)) < 0 || (r = make_work_dir(&b, err)) < 0 ||
+	warm = azl_packages_warm_up();
+	r = stage_lock(&b, err);
+	if (r == 0)
+		r = stage_fetch(&b, err);
+	/* Long done by now; joined before anything forks. */
+	azl_packages_warm_up_join(warm);
+	if (r < 0 || (r = stage_identity(&b, err)) < 0 || (r = make_work_dir(&b, err)) < 0 ||
 	    (r = stage_install(&b, err)) < 0 || (r = stage_scriptlets(&b, err)) < 0 ||
 	    (r = stage_finish_tree(&b, err)) < 0)
 		goto out;

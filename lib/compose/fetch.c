@@ -100,6 +100,12 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+int azl_fetch_global_init(void)
+{
+	pthread_once(&curl_once, curl_init);
+	return (int)curl_init_rc;
+}
+
 /* Threads hashing written buffers (see the header comment).  mu guards
  * the queue of transfers with work, the free buffers and each transfer's
  * pool state; the digest itself belongs to the one thread marked busy on
@@ -905,8 +911,7 @@ static int run_all(const struct azl_fetch_opts *o, struct xfer *xs, size_t n)
 	size_t hashed = 0;
 	CURLM *m;
 
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK || !(m = curl_multi_init()))
+	if (azl_fetch_global_init() != CURLE_OK || !(m = curl_multi_init()))
 		return -ENOMEM;
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)parallel);
 	for (size_t i = 0; i < n; i++) {

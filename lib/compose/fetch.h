@@ -65,6 +65,10 @@ struct azl_fetch_item {
  * calls below means these defaults. */
 void azl_fetch_opts_init(struct azl_fetch_opts *o);
 
+/* libcurl's global initialisation, once per process (any thread; later
+ * callers wait for the first).  Returns 0 or a CURLcode. */
+int azl_fetch_global_init(void);
+
 /* 1 when a libcurl result code (CURLcode) is worth trying again: a
  * refused or reset connection, a timeout, a cut transfer. */
 int azl_fetch_curl_transient(int code);

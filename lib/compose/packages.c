@@ -22,6 +22,7 @@
 #include "base/buf.h"
 #include "base/hash.h"
 #include "base/par.h"
+#include "compose/rpmread.h"
 #include "sign/rpmsig.h"
 
 /* One package on its way through download, check and insert. */
@@ -451,4 +452,34 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 	pthread_cond_destroy(&x.cv);
 	pthread_mutex_destroy(&x.mu);
 	return r;
+}
+
+struct azl_warm_up {
+	pthread_t th;
+};
+
+static void *warm_up_main(void *arg)
+{
+	(void)arg;
+	azl_fetch_global_init();
+	azl_rpm_config_init();
+	return NULL;
+}
+
+struct azl_warm_up *azl_packages_warm_up(void)
+{
+	struct azl_warm_up *w = azl_xmalloc(sizeof(*w));
+
+	if (pthread_create(&w->th, NULL, warm_up_main, NULL) == 0)
+		return w;
+	free(w);
+	return NULL;
+}
+
+void azl_packages_warm_up_join(struct azl_warm_up *w)
+{
+	if (!w)
+		return;
+	pthread_join(w->th, NULL);
+	free(w);
 }

@@ -50,4 +50,16 @@ int azl_packages_fetch(const struct azl_manifest *m, const struct azl_lock *lock
 		       bool offline, const struct azl_packages_cb *cb,
 		       struct azl_packages_stats *stats, struct azl_err *err);
 
+/* Start libcurl's and librpm's process-wide initialisation (~2 ms: TLS
+ * libraries, rpm's macro files) on a thread of its own, so that it runs
+ * while the caller opens the cache and reads its inputs instead of before
+ * the first download.  Both happen once per process: azl_packages_fetch
+ * waits for the thread's work rather than repeating it.  Returns a handle
+ * for azl_packages_warm_up_join, NULL when no thread could start (the
+ * fetch then initialises as before). */
+struct azl_warm_up;
+struct azl_warm_up *azl_packages_warm_up(void);
+/* Wait for the thread and free w (NULL is fine). */
+void azl_packages_warm_up_join(struct azl_warm_up *w);
+
 #endif

@@ -421,14 +421,6 @@ struct req {
 	struct body *body;  /* NULL: no body */
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static void note(struct reg *g, const char *fmt, ...) AZL_PRINTF(2, 3);
 static void note(struct reg *g, const char *fmt, ...)
 {
@@ -1157,9 +1149,9 @@ static int reg_open(struct reg *g, const struct azl_image_ref *ref,
 	g->ref = ref;
 	g->res = res;
 	azl_fetch_opts_init(&g->retry);
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK)
-		return azl_errf(err, -EIO, "curl: %s", curl_easy_strerror(curl_init_rc));
+	int crc = azl_fetch_global_init();
+	if (crc != CURLE_OK)
+		return azl_errf(err, -EIO, "curl: %s", curl_easy_strerror((CURLcode)crc));
 	if (!(g->c = curl_easy_init()))
 		return azl_errf(err, -ENOMEM, "curl: cannot create a handle");
 	g->base = azl_xasprintf("%s://%s", o->insecure ? "http" : "https", ref->host);
