@@ -251,7 +251,10 @@ start_proxy() {
 	local name=$1 ppid i args=()
 	shift
 	for r in "$@"; do args+=(--fail "$r"); done
-	py "$AZL_TOP/tests/lib/faultproxy.py" --upstream "http://127.0.0.1:$pa" \
+	# Not through py(): $! must be the proxy itself for the exit trap's
+	# kill (through the function it was a subshell, and the proxy outlived
+	# the test).
+	"$PY" "$AZL_TOP/tests/lib/faultproxy.py" --upstream "http://127.0.0.1:$pa" \
 		--port-file "$t/$name.port" --log "$t/$name.log" "${args[@]}" &
 	ppid=$!
 	azl_on_exit "kill $ppid 2>/dev/null; wait $ppid 2>/dev/null"
