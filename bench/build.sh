@@ -82,7 +82,7 @@ size=$(du -k "$w/zstd/out/bench.oci.tar" | cut -f1)
 # The packages the lock chose, from the cache.
 rpms=""
 for sha in $(python3 -c 'import json,sys; print(" ".join(p["checksum"].split(":")[1] for p in json.load(open(sys.argv[1]))["packages"]))' "$w/zstd/bench.lock.json"); do
-	rpms="$rpms $w/cache/blobs/sha256/$(echo "$sha" | cut -c1-2)/$sha"
+	rpms="$rpms $w/cache/blobs/sha256/$sha"
 done
 floor() { for p in $rpms; do rpm2cpio "$p" >/dev/null; done; }
 t_floor=$(best_of floor)
