@@ -58,6 +58,7 @@ struct azl_cache {
 	size_t nrows;
 };
 
+/* Left open: db_open checks the layout in the same transaction. */
 static const char schema[] =
 	"BEGIN IMMEDIATE;"
 	"CREATE TABLE IF NOT EXISTS blobs ("
@@ -65,8 +66,7 @@ static const char schema[] =
 	" size INTEGER NOT NULL,"
 	" kind TEXT NOT NULL,"
 	" name TEXT NOT NULL,"
-	" verified_with TEXT NOT NULL DEFAULT '');"
-	"COMMIT;";
+	" verified_with TEXT NOT NULL DEFAULT '');";
 
 static char *default_dir(void)
 {
@@ -111,6 +111,29 @@ static int init_exec(struct azl_cache *c, const char *sql)
 	return rc;
 }
 
+/* Move the blobs in blobs/sha256/<sub>/ up into blobs/sha256/, then
+ * remove the folder. */
+static void move_up(const char *top, const char *sub)
+{
+	char *dir = azl_path_join(top, sub);
+	struct dirent **ents = NULL;
+	int n = scandir(dir, &ents, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		char *from = azl_path_join(dir, ents[i]->d_name);
+		char *to = azl_path_join(top, ents[i]->d_name);
+		if (azl_is_sha256_hex(ents[i]->d_name))
+			rename(from, to);
+		free(from);
+		free(to);
+		free(ents[i]);
+	}
+	free(ents);
+	if (n >= 0)
+		rmdir(dir);
+	free(dir);
+}
+
 /* Caches made before the flat layout (user_version 0) kept each blob in
  * blobs/sha256/<first two hex digits>/: move them up, once, under the
  * write lock.  A blob that cannot be moved stays behind and is fetched
@@ -122,24 +145,8 @@ static int flatten_old_layout(struct azl_cache *c)
 	int n = scandir(top, &subs, NULL, alphasort);
 
 	for (int i = 0; i < n; i++) {
-		const char *d = subs[i]->d_name;
-		char *sub = azl_path_join(top, d);
-		struct dirent **ents = NULL;
-		int m = strlen(d) == 2 && d[0] != '.' ?
-			scandir(sub, &ents, NULL, alphasort) : 0;
-		for (int j = 0; j < m; j++) {
-			char *from = azl_path_join(sub, ents[j]->d_name);
-			char *to = azl_path_join(top, ents[j]->d_name);
-			if (azl_is_sha256_hex(ents[j]->d_name))
-				rename(from, to);
-			free(from);
-			free(to);
-			free(ents[j]);
-		}
-		free(ents);
-		if (m >= 0)
-			rmdir(sub);
-		free(sub);
+		if (strlen(subs[i]->d_name) == 2 && subs[i]->d_name[0] != '.')
+			move_up(top, subs[i]->d_name);
 		free(subs[i]);
 	}
 	free(subs);
@@ -159,28 +166,10 @@ static int user_version(struct azl_cache *c)
 	return v;
 }
 
-/* The layout version (PRAGMA user_version) brought up to 1. */
-static int upgrade(struct azl_cache *c)
-{
-	int rc, v = user_version(c);
-
-	if (v >= 1)
-		return SQLITE_OK;
-	rc = init_exec(c, "BEGIN IMMEDIATE");
-	v = rc == SQLITE_OK ? user_version(c) : v;
-	if (rc == SQLITE_OK && v == 0)
-		rc = flatten_old_layout(c);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK && !sqlite3_get_autocommit(c->db))
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
-}
-
 static int db_open(struct azl_cache *c, struct azl_err *err)
 {
 	char *path = azl_xasprintf("%s/index.sqlite", c->dir);
-	int rc;
+	int rc, r;
 
 	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -201,9 +190,17 @@ static int db_open(struct azl_cache *c, struct azl_err *err)
 	 * it (a read lock upgraded later can be refused at once). */
 	if (rc == SQLITE_OK)
 		rc = init_exec(c, schema);
+	/* Still holding the write lock: bring the layout up to version 1. */
+	if (rc == SQLITE_OK && user_version(c) == 0)
+		rc = flatten_old_layout(c);
 	if (rc == SQLITE_OK)
-		rc = upgrade(c);
-	return rc == SQLITE_OK ? 0 : db_fail(c, err, "initialise");
+		rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	r = db_fail(c, err, "initialise"); /* before ROLLBACK resets the error */
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
 }
 
 int azl_cache_open(const char *dir, struct azl_cache **out, struct azl_err *err)

@@ -5,8 +5,9 @@
  * downloads with Range when the server allows, and checks size and sha256
  * of each result before reporting success.  It writes only to the
  * destination paths the caller gives (normally temporary names inside the
- * cache); it never renames and does not fsync.  A destination that already holds a prefix of the expected
- * content is continued, but only when a sha256 will judge the result. */
+ * cache); it never renames and does not fsync.  A destination that already
+ * holds a prefix of the expected content is continued, but only when a
+ * sha256 will judge the result. */
 #ifndef AZL_COMPOSE_FETCH_H
 #define AZL_COMPOSE_FETCH_H
 
