@@ -358,9 +358,9 @@ static int prepare_fn(void *ctx, struct azl_fetch_item *it, size_t i)
 	struct stat st;
 
 	p->calls++;
-	if (i == 1 && (stat(p->paths[0], &st) < 0 || (size_t)st.st_size != payload_len))
-		p->order_ok = 0;
 	if (i == 1) {
+		if (stat(p->paths[0], &st) < 0 || (size_t)st.st_size != payload_len)
+			p->order_ok = 0;
 		snprintf(it->error, sizeof(it->error), "no room for item %zu", i);
 		return -ENOSPC;
 	}
